@@ -1,0 +1,71 @@
+"""cryptofeed callbacks that turn messages into plain rows for the batcher.
+
+The per-message work is a tuple and a list append: no pandas, no locks. Prices and
+sizes arrive as ``Decimal`` and leave as ``float``.
+"""
+
+import math
+
+from analytics.metrics import Counters
+
+NAN = math.nan
+
+
+class Callbacks:
+    """Async callbacks for cryptofeed's TRADES, TICKER and L2_BOOK channels.
+
+    Parameters
+    ----------
+    batcher : analytics.feeds.batcher.Batcher
+        Receives the rows.
+    counters : analytics.metrics.Counters
+        Counts messages per ``(exchange, channel, "messages")``.
+
+    Notes
+    -----
+    Kraken trades carry no id. Their ``trade_id`` is derived from what the trade
+    itself holds (exchange time in µs, price, amount, side) plus an ordinal among the
+    identical trades at that same time, so the same trade gets the same key whenever it
+    is received again (a restart, a replay) and storage can de-duplicate it.
+    """
+
+    def __init__(self, batcher, counters: Counters | None = None):
+        self.batcher = batcher
+        self.counters = counters if counters is not None else Counters()
+        self._seen = {}  # (exchange, symbol) -> (timestamp, {(price, amount, side): count})
+
+    def _derived_id(self, trade, timestamp: float) -> str:
+        instrument = (trade.exchange, trade.symbol)
+        last, counts = self._seen.get(instrument, (None, None))
+        if last != timestamp:
+            counts = {}
+            self._seen[instrument] = (timestamp, counts)
+        key = (trade.price, trade.amount, trade.side)
+        ordinal = counts[key] = counts.get(key, -1) + 1
+        return f"{round(timestamp * 1e6)}:{trade.price}:{trade.amount}:{trade.side}:{ordinal}"
+
+    async def trade(self, trade, receipt_timestamp: float) -> None:
+        receipt = float(receipt_timestamp)
+        timestamp = trade.timestamp or receipt
+        trade_id = trade.id if trade.id is not None else self._derived_id(trade, timestamp)
+        self.batcher.add_trade((trade.exchange, trade.symbol, timestamp, receipt, float(trade.price),
+                                float(trade.amount), trade.side, str(trade_id)))
+        self.counters.add((trade.exchange, "trades", "messages"))
+
+    async def ticker(self, ticker, receipt_timestamp: float) -> None:
+        receipt = float(receipt_timestamp)
+        self.batcher.add_quote((ticker.exchange, ticker.symbol, ticker.timestamp or receipt, receipt,
+                                float(ticker.bid), NAN, float(ticker.ask), NAN, "ticker"))
+        self.counters.add((ticker.exchange, "ticker", "messages"))
+
+    async def book(self, book, receipt_timestamp: float) -> None:
+        receipt = float(receipt_timestamp)
+        timestamp = book.timestamp or receipt
+        bids, asks = book.book.bids, book.book.asks
+        if len(bids) and len(asks):
+            bid, bid_size = bids.index(0)
+            ask, ask_size = asks.index(0)
+            self.batcher.add_quote((book.exchange, book.symbol, timestamp, receipt, float(bid), float(bid_size),
+                                    float(ask), float(ask_size), "book"))
+        self.batcher.set_book(book.exchange, book.symbol, book.book, timestamp, receipt)
+        self.counters.add((book.exchange, "l2_book", "messages"))

@@ -1,0 +1,137 @@
+"""Running cryptofeed on the caller's event loop, guarded so bad messages never stop a feed."""
+
+import asyncio
+import logging
+from typing import NamedTuple
+
+from cryptofeed import FeedHandler
+from cryptofeed.defines import L2_BOOK, TICKER, TRADES
+from cryptofeed.exceptions import BadChecksum, BidAskOverlapping, MissingMessage, MissingSequenceNumber
+
+from analytics.feeds.callbacks import Callbacks
+from analytics.metrics import Counters
+
+LOG = logging.getLogger(__name__)
+
+CHANNELS = (TRADES, TICKER, L2_BOOK)
+
+# No uvloop (it breaks running inside another loop), no feedhandler.log in the working directory.
+FEEDHANDLER_CONFIG = {"uvloop": False, "log": {"disabled": True}}
+
+# Errors cryptofeed raises on purpose to resynchronise: let them reconnect the feed.
+RESYNC_ERRORS = (MissingSequenceNumber, MissingMessage, BadChecksum, BidAskOverlapping)
+
+
+class GuardedFeed:
+    """Mixin for a cryptofeed exchange class: counts reconnects and skips malformed messages.
+
+    cryptofeed reconnects on any exception raised while handling a message, losing the
+    trades of the gap. A message that cannot be parsed is instead counted under
+    ``(exchange, "errors", "malformed")``, logged in one line, and skipped; sequence and
+    checksum errors still reconnect, as they must, and are counted as ``gaps``.
+    """
+
+    counters: Counters = None
+
+    async def message_handler(self, msg, conn, timestamp):
+        try:
+            await super().message_handler(msg, conn, timestamp)
+        except RESYNC_ERRORS:
+            self.counters.add((self.id, "errors", "gaps"))
+            raise
+        except Exception as exc:
+            self.counters.add((self.id, "errors", "malformed"))
+            LOG.warning("%s: skipped a malformed message (%s: %s): %.160r", conn.uuid, type(exc).__name__, exc, msg)
+
+    async def subscribe(self, conn):
+        key = (self.id, "connections", conn.uuid)
+        if self.counters.get(key):
+            self.counters.add((self.id, "errors", "reconnects"))
+        self.counters.add(key)
+        await super().subscribe(conn)
+
+
+def guarded(feed_class: type, counters: Counters) -> type:
+    """A subclass of ``feed_class`` (a cryptofeed exchange) with :class:`GuardedFeed` behaviour."""
+    return type(f"Guarded{feed_class.__name__}", (GuardedFeed, feed_class), {"counters": counters})
+
+
+def check_symbols(feed_class: type, symbols: list[str]) -> list[str]:
+    """Refresh the exchange's symbol list (a blocking REST call) and validate ``symbols``.
+
+    Raises
+    ------
+    ValueError
+        One line naming the unknown symbols and a few that exist.
+    """
+    known = set(feed_class.symbols(refresh=True))
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        quotes = sorted({s.split("-")[-1] for s in symbols})
+        examples = sorted(s for s in known if s.split("-")[-1] in quotes)[:6]
+        raise ValueError(f"{feed_class.id} does not list {', '.join(unknown)} (it has e.g. {', '.join(examples)})")
+    return symbols
+
+
+class Subscription(NamedTuple):
+    """What to subscribe to on one exchange: a cryptofeed exchange class, symbols, channels."""
+
+    feed_class: type
+    symbols: list
+    channels: list
+
+
+class MarketFeed:
+    """cryptofeed's ``FeedHandler`` for several exchanges, feeding one batcher.
+
+    Parameters
+    ----------
+    batcher : analytics.feeds.batcher.Batcher
+        Where the callbacks put their rows; started and stopped with the feed.
+    subscriptions : list of Subscription
+        One per exchange; ``feed_class`` is a cryptofeed exchange class (the real one,
+        or one pointed at the local exchange); channels are a subset of trades,
+        ticker, l2_book.
+    depth : int
+        Book levels kept (cryptofeed's ``max_depth``).
+    counters : analytics.metrics.Counters, optional
+        Messages, malformed messages, gaps and reconnects per exchange.
+    """
+
+    def __init__(self, batcher, subscriptions: list, depth: int = 10, counters=None):
+        for sub in subscriptions:
+            bad = set(sub.channels) - set(CHANNELS)
+            if bad:
+                raise ValueError(f"unsupported channels {sorted(bad)}; choose from {list(CHANNELS)}")
+        self.batcher = batcher
+        self.subscriptions = subscriptions
+        self.depth = depth
+        self.counters = counters if counters is not None else Counters()
+        self.callbacks = Callbacks(batcher, self.counters)
+        self.handler = None
+
+    def _build(self) -> list:
+        callbacks = {TRADES: self.callbacks.trade, TICKER: self.callbacks.ticker, L2_BOOK: self.callbacks.book}
+        feeds = []
+        for sub in self.subscriptions:
+            check_symbols(sub.feed_class, sub.symbols)
+            cls = guarded(sub.feed_class, self.counters)
+            feeds.append(cls(symbols=sub.symbols, channels=sub.channels, max_depth=self.depth, retries=-1,
+                             callbacks={c: callbacks[c] for c in sub.channels}, config=FEEDHANDLER_CONFIG))
+        return feeds
+
+    async def start(self) -> None:
+        """Build the feeds (their symbol look-ups block, so in a thread) and start them on this loop."""
+        feeds = await asyncio.to_thread(self._build)
+        self.handler = FeedHandler(config=FEEDHANDLER_CONFIG)
+        for feed in feeds:
+            self.handler.add_feed(feed)
+        self.batcher.start()
+        self.handler.run(start_loop=False, install_signal_handlers=False)
+
+    async def stop(self) -> None:
+        """Close the connections and flush the rows still waiting in the batcher."""
+        if self.handler is not None:
+            await self.handler.stop_async()
+            self.handler = None
+        await self.batcher.stop()
