@@ -1,0 +1,126 @@
+"""``python -m analytics``: the local exchange, headless ingest, and the app server.
+
+Bad arguments, an unknown exchange or symbol, a busy port or an unreachable store get
+one line on stderr and exit code 2.
+"""
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+from analytics.feeds.sources import DEFAULT_SYMBOLS, LIVE_EXCHANGES
+
+LOG = logging.getLogger("analytics")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _add_source(parser, default: str) -> None:
+    parser.add_argument("--source", default=default,
+                        help=f"live, simulator, replay:PATH (a folder of cryptofeed captures) or auto "
+                             f"(live if an exchange answers within 3 s, else the simulator); default {default}")
+    parser.add_argument("--symbols", nargs="+", metavar="SYMBOL",
+                        help=f"normalized symbols (default {' '.join(DEFAULT_SYMBOLS)})")
+    parser.add_argument("--rate", type=_positive, default=50.0,
+                        help="simulated trades per second per exchange (default 50; 'inf' floods)")
+    parser.add_argument("--speed", type=_positive, default=1.0,
+                        help="replay speed multiple (default 1; 'inf' as fast as possible)")
+    parser.add_argument("--seed", type=int, help="seed of the simulated market")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m analytics", description="Tickscope: a live crypto market observatory.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    exchange = commands.add_parser("exchange", help="run the local exchange (Binance, Kraken, Bitfinex protocols)")
+    _add_source(exchange, "simulator")
+    exchange.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    exchange.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+
+    ingest = commands.add_parser("ingest", help="capture market data into the store, headless")
+    _add_source(ingest, "auto")
+    ingest.add_argument("--exchanges", nargs="+", metavar="EXCHANGE", type=str.upper,
+                        help=f"exchanges (default {' '.join(LIVE_EXCHANGES)})")
+    ingest.add_argument("--duration", type=_positive, help="seconds to run (default: until Ctrl-C or replay end)")
+    ingest.add_argument("--store", help="ArcticDB URI (default lmdb:// under ./data)")
+
+    serve = commands.add_parser("serve", help="serve the web app")
+    _add_source(serve, "auto")
+    serve.add_argument("--exchanges", nargs="+", metavar="EXCHANGE", type=str.upper)
+    serve.add_argument("--store", help="ArcticDB URI (default lmdb:// under ./data)")
+    serve.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    serve.add_argument("--address", default="127.0.0.1", help="address (default 127.0.0.1)")
+    return parser
+
+
+class Progress:
+    """A live line on stderr: messages/s, rows stored, errors."""
+
+    def __init__(self):
+        self.start = self.last_time = time.monotonic()
+        self.last_messages = 0
+
+    def __call__(self, ingest) -> None:
+        now, messages = time.monotonic(), ingest.messages()
+        rate = (messages - self.last_messages) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_messages = now, messages
+        line = (f"{now - self.start:6.0f} s  {rate:9,.0f} msgs/s  {ingest.rows_stored():>11,} rows stored  "
+                f"errors {sum(ingest.errors().values())}")
+        print(line, end="\r" if sys.stderr.isatty() else "\n", file=sys.stderr, flush=True)
+
+
+async def _ingest(args) -> int:
+    from analytics.ingest import Ingest
+
+    ingest = Ingest(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
+                    rate=args.rate, speed=args.speed, seed=args.seed)
+    await ingest.run(duration=args.duration, progress=Progress())
+    print(file=sys.stderr)
+    LOG.info("%s: %d messages, %d rows stored in %s, errors %s", ingest.label, ingest.messages(),
+             ingest.rows_stored(), ingest.store.uri if ingest.store else "no store", ingest.errors())
+    return 0
+
+
+async def _exchange(args) -> int:
+    from analytics.exchange.server import serve
+
+    await serve(source=args.source, host=args.host, port=args.port, symbols=args.symbols, rate=args.rate,
+                speed=args.speed, seed=args.seed)
+    return 0
+
+
+def _serve(args) -> int:
+    from app.serve import serve
+
+    return serve(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
+                 port=args.port, address=args.address, rate=args.rate, speed=args.speed, seed=args.seed)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return asyncio.run(_ingest(args) if args.command == "ingest" else _exchange(args))
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError) as exc:
+        print(f"python -m analytics {args.command}: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,203 @@
+"""One ingest: source -> cryptofeed -> batcher -> streamz pipeline -> ArcticDB, bars and hub.
+
+This is the once-per-process service behind ``python -m analytics ingest``, the served
+app and the notebooks. Construct it (arguments are validated at once), then
+``await start()`` on a running loop and ``await stop()``; or ``await run(duration)``.
+"""
+
+import asyncio
+import logging
+import time
+
+from analytics.feeds import CHANNELS, DEFAULT_SYMBOLS, LIVE_EXCHANGES, Batcher, MarketFeed, Subscription
+from analytics.feeds.sources import parse_source, resolve
+from analytics.metrics import Counters
+from analytics.pipeline import Hub, Pipeline
+from analytics.schema import TIMEFRAMES
+from analytics.storage import StoreWriter, TickStore
+
+LOG = logging.getLogger(__name__)
+
+
+def _validate_names(exchanges, symbols):
+    exchanges = [e.upper() for e in (exchanges or LIVE_EXCHANGES)]
+    unknown = [e for e in exchanges if e not in LIVE_EXCHANGES]
+    if unknown:
+        raise ValueError(f"unknown exchange {', '.join(unknown)}: choose from {', '.join(LIVE_EXCHANGES)}")
+    if symbols is not None:
+        bad = [s for s in symbols if s.count("-") != 1 or s != s.upper()]
+        if bad:
+            raise ValueError(f"symbols must look like BTC-USDT (cryptofeed's normalized form), got {', '.join(bad)}")
+    return exchanges, (list(symbols) if symbols is not None else None)
+
+
+class Ingest:
+    """The market data service of one process.
+
+    Parameters
+    ----------
+    source : str
+        ``auto`` (default), ``live``, ``simulator`` or ``replay:PATH``.
+    exchanges : list of str, optional
+        Exchange ids (default BINANCE, KRAKEN, BITFINEX). A replay uses those found in
+        its folder.
+    symbols : list of str, optional
+        Normalized symbols (default: eight coins against USDT). Live, the defaults are
+        narrowed to what each exchange lists; symbols named explicitly must exist.
+    store : str or TickStore, optional
+        An ArcticDB URI or an open store; default ``lmdb://`` under ``./data``.
+        ``False`` runs without storage.
+    rate : float
+        Simulated trades/s per exchange (local exchange only).
+    speed : float
+        Replay speed multiple (local exchange only).
+    batch_interval, batch_rows : float, int
+        When the batcher emits a DataFrame.
+    flush_interval : float
+        Seconds between storage flushes.
+    """
+
+    def __init__(self, source: str = "auto", exchanges=None, symbols=None, store=None, channels=CHANNELS,
+                 depth: int = 10, rate: float = 50.0, speed: float = 1.0, batch_interval: float = 0.1,
+                 batch_rows: int = 5000, flush_interval: float = 1.0, hub_maxlen: int = 50_000,
+                 timeframes=tuple(TIMEFRAMES), probe_timeout: float = 3.0, seed=None):
+        self.source = parse_source(source)
+        self.exchanges, self.symbols = _validate_names(exchanges, symbols)
+        if not rate > 0 or not speed > 0:
+            raise ValueError("rate and speed must be positive")
+        self.channels = list(channels)
+        self.depth, self.rate, self.speed, self.seed = depth, rate, speed, seed
+        self.probe_timeout = probe_timeout
+        self.store = TickStore(store) if store is None or isinstance(store, str) else (store or None)
+        self.counters = Counters()
+        self.hub = Hub(maxlen=hub_maxlen)
+        self.writer = StoreWriter(self.store, flush_interval=flush_interval) if self.store else None
+        self.pipeline = Pipeline(writer=self.writer, hub=self.hub, timeframes=timeframes)
+        self.batcher = Batcher(self.pipeline.emit, interval=batch_interval, max_rows=batch_rows, depth=depth)
+        self.exchange = None
+        self.feed = None
+        self.started = None
+        self._ticker = None
+
+    @property
+    def label(self) -> str:
+        """Where the data comes from, as the UI must say it."""
+        return self.source.label
+
+    def _local_subscriptions(self) -> list:
+        from analytics.exchange import LocalExchange
+
+        symbols = self.symbols or list(DEFAULT_SYMBOLS)
+        self.exchange = LocalExchange(self.source.spec, symbols=symbols, rate=self.rate, speed=self.speed,
+                                      seed=self.seed)
+        self.exchange.start_in_thread()
+        names = self.exchange.exchanges if self.source.kind == "replay" else self.exchanges
+        subs = []
+        for name in names:
+            served = self.exchange.symbols_for(name)
+            missing = sorted(set(symbols) - set(served)) if self.source.kind == "simulator" else []
+            if missing:
+                raise ValueError(f"the local exchange does not serve {', '.join(missing)} on {name}")
+            channels = [c for c in self.exchange.channels_for(name) if c in self.channels]
+            subs.append(Subscription(self.exchange.feed_class(name), served if self.source.kind == "replay"
+                                     else symbols, channels))
+        return subs
+
+    def _live_subscriptions(self) -> list:
+        subs = []
+        for name in self.exchanges:
+            feed_class = LIVE_EXCHANGES[name]
+            symbols = self.symbols
+            if symbols is None:
+                listed = set(feed_class.symbols(refresh=True))
+                symbols = [s for s in DEFAULT_SYMBOLS if s in listed]
+                skipped = sorted(set(DEFAULT_SYMBOLS) - listed)
+                if skipped:
+                    LOG.warning("%s does not list %s: skipped", name, ", ".join(skipped))
+            subs.append(Subscription(feed_class, symbols, self.channels))
+        return subs
+
+    async def start(self) -> None:
+        """Resolve the source, start the local exchange if needed, then the feeds."""
+        self.source = await resolve(self.source, timeout=self.probe_timeout)
+        LOG.info("source: %s", self.source.label)
+        build = self._local_subscriptions if self.source.local else self._live_subscriptions
+        try:
+            subs = await asyncio.to_thread(build)
+            self.feed = MarketFeed(self.batcher, subs, depth=self.depth, counters=self.counters)
+            await self.feed.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.started = time.time()
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.pipeline.tick()
+
+    @property
+    def finished(self) -> bool:
+        """True when a replay has delivered everything it holds."""
+        return bool(self.exchange is not None and self.source.kind == "replay" and self.exchange.finished)
+
+    def messages(self) -> int:
+        """Messages received from all exchanges so far."""
+        return sum(v for k, v in self.counters.snapshot().items() if k[2] == "messages")
+
+    def errors(self) -> dict:
+        """Malformed messages, gaps, reconnects, storage and pipeline errors."""
+        counts = {}
+        for (exchange, group, name), value in self.counters.snapshot().items():
+            if group == "errors":
+                counts[name] = counts.get(name, 0) + value
+        counts["pipeline"] = self.batcher.errors
+        counts["storage"] = self.writer.errors if self.writer else 0
+        return counts
+
+    def rows_stored(self) -> int:
+        return sum(self.writer.rows_stored.values()) if self.writer else 0
+
+    async def drain(self, quiet: float = 0.5, limit: float = 10.0) -> None:
+        """Wait until no message has arrived for ``quiet`` seconds (at most ``limit``)."""
+        deadline = time.monotonic() + limit
+        last, since = self.messages(), time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < quiet:
+            await asyncio.sleep(0.05)
+            now = self.messages()
+            if now != last:
+                last, since = now, time.monotonic()
+
+    async def run(self, duration: float | None = None, progress=None) -> None:
+        """Start, run until ``duration`` seconds pass or a replay ends, then stop.
+
+        ``progress``, if given, is called about once a second with this object.
+        """
+        await self.start()
+        try:
+            end = None if duration is None else time.monotonic() + duration
+            while end is None or time.monotonic() < end:
+                await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())) if end else 1.0)
+                if progress:
+                    progress(self)
+                if self.finished:
+                    await self.drain()
+                    break
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Stop the feeds, flush the batcher, pipeline and storage, stop the local exchange."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        if self.feed is not None:
+            await self.feed.stop()
+            self.feed = None
+        self.pipeline.close()
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+        if self.exchange is not None:
+            await asyncio.to_thread(self.exchange.stop_in_thread)
+            self.exchange = None
