@@ -50,7 +50,10 @@ def build_parser() -> ArgumentParser:
     exchange = commands.add_parser("exchange", help="run the local exchange (Binance, Kraken, Bitfinex protocols)")
     _add_source(exchange, "simulator")
     exchange.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    exchange.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    exchange.add_argument("--port", type=int, default=8765,
+                          help="websocket (TLS) port (default 8765; 0 picks a free one)")
+    exchange.add_argument("--rest-port", type=int,
+                          help="REST (HTTP) port, also serving /tickscope/status (default: the next free one)")
 
     ingest = commands.add_parser("ingest", help="capture market data into the store, headless")
     _add_source(ingest, "auto")
@@ -97,10 +100,10 @@ async def _ingest(args) -> int:
 
 
 async def _exchange(args) -> int:
-    from analytics.exchange.server import serve
+    from analytics.exchange import run
 
-    await serve(source=args.source, host=args.host, port=args.port, symbols=args.symbols, rate=args.rate,
-                speed=args.speed, seed=args.seed)
+    await run(source=args.source, host=args.host, port=args.port, rest_port=args.rest_port, symbols=args.symbols,
+              rate=args.rate, speed=args.speed, seed=args.seed)
     return 0
 
 
@@ -115,6 +118,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not args.verbose:
+        for noisy in ("feedhandler", "websockets", "bokeh", "tornado"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             return _serve(args)

@@ -55,12 +55,15 @@ class Ingest:
         When the batcher emits a DataFrame.
     flush_interval : float
         Seconds between storage flushes.
+    exchange : LocalExchange or RemoteExchange, optional
+        An already running local exchange to read from (e.g. ``analytics.exchange.attach(url)``
+        for one in another process) instead of starting one; it is not stopped with the ingest.
     """
 
     def __init__(self, source: str = "auto", exchanges=None, symbols=None, store=None, channels=CHANNELS,
                  depth: int = 10, rate: float = 50.0, speed: float = 1.0, batch_interval: float = 0.1,
                  batch_rows: int = 5000, flush_interval: float = 1.0, hub_maxlen: int = 50_000,
-                 timeframes=tuple(TIMEFRAMES), probe_timeout: float = 3.0, seed=None):
+                 timeframes=tuple(TIMEFRAMES), probe_timeout: float = 3.0, seed=None, exchange=None):
         self.source = parse_source(source)
         self.exchanges, self.symbols = _validate_names(exchanges, symbols)
         if not rate > 0 or not speed > 0:
@@ -74,7 +77,10 @@ class Ingest:
         self.writer = StoreWriter(self.store, flush_interval=flush_interval) if self.store else None
         self.pipeline = Pipeline(writer=self.writer, hub=self.hub, timeframes=timeframes)
         self.batcher = Batcher(self.pipeline.emit, interval=batch_interval, max_rows=batch_rows, depth=depth)
-        self.exchange = None
+        if exchange is not None and not self.source.local:
+            raise ValueError("an exchange to attach to needs source simulator or replay:PATH")
+        self.exchange = exchange
+        self._owns_exchange = exchange is None
         self.feed = None
         self.started = None
         self._ticker = None
@@ -88,9 +94,10 @@ class Ingest:
         from analytics.exchange import LocalExchange
 
         symbols = self.symbols or list(DEFAULT_SYMBOLS)
-        self.exchange = LocalExchange(self.source.spec, symbols=symbols, rate=self.rate, speed=self.speed,
-                                      seed=self.seed)
-        self.exchange.start_in_thread()
+        if self._owns_exchange:
+            self.exchange = LocalExchange(self.source.spec, symbols=symbols, rate=self.rate, speed=self.speed,
+                                          seed=self.seed)
+            self.exchange.start_in_thread()
         names = self.exchange.exchanges if self.source.kind == "replay" else self.exchanges
         subs = []
         for name in names:
@@ -198,6 +205,6 @@ class Ingest:
         self.pipeline.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
-        if self.exchange is not None:
+        if self.exchange is not None and self._owns_exchange:
             await asyncio.to_thread(self.exchange.stop_in_thread)
             self.exchange = None

@@ -18,6 +18,8 @@ from analytics.schema import DEPTH_COLUMNS, QUOTE_COLUMNS, TRADE_COLUMNS
 
 LOG = logging.getLogger(__name__)
 
+_TIMES = ("timestamp", "receipt_timestamp")
+
 
 def to_datetime64(seconds) -> np.ndarray:
     """Epoch seconds (floats) to tz-naive UTC ``datetime64[ns]``, rounded to the microsecond.
@@ -30,10 +32,11 @@ def to_datetime64(seconds) -> np.ndarray:
 
 
 def _frame(rows: list, columns: dict) -> pd.DataFrame:
-    data = dict(zip(columns, map(list, zip(*rows))))
-    for name in ("timestamp", "receipt_timestamp"):
-        data[name] = to_datetime64(data[name])
-    return pd.DataFrame(data).astype(columns, copy=False)
+    """Row tuples to a DataFrame of the schema ``columns``, one numpy array per column."""
+    data = {}
+    for (name, dtype), values in zip(columns.items(), zip(*rows)):
+        data[name] = to_datetime64(values) if name in _TIMES else np.array(values, dtype=dtype)
+    return pd.DataFrame(data, copy=False)
 
 
 class Batcher:

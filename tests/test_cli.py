@@ -1,0 +1,61 @@
+"""``python -m analytics``: help, and one clear line with exit code 2 for every bad input."""
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def run(*args, cwd=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "analytics", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or ROOT)
+
+
+@pytest.mark.parametrize("command", [[], ["exchange"], ["ingest"], ["serve"]])
+def test_help(command):
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert "usage:" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ingest", "--source", "bogus"], "unknown source 'bogus'"),
+    (["ingest", "--source", "replay:/no/such/folder"], "does not exist"),
+    (["ingest", "--exchanges", "NYSE"], "unknown exchange NYSE"),
+    (["ingest", "--symbols", "btcusdt"], "symbols must look like BTC-USDT"),
+    (["ingest", "--duration", "-3"], "must be positive"),
+    (["ingest", "--rate", "abc"], "invalid _positive value"),
+    (["ingest", "--store", "nosuchscheme://x"], "store"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_get_one_line_and_exit_2(args, message, tmp_path):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_symbol_on_the_local_exchange(tmp_path):
+    result = run("ingest", "--source", "simulator", "--symbols", "NOPE-USDT", "--duration", "5",
+                 "--store", f"lmdb://{tmp_path}/store", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "NOPE-USDT" in last and "Traceback" not in result.stderr
+
+
+def test_busy_port(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("exchange", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert str(port) in last and "Traceback" not in result.stderr
