@@ -84,6 +84,7 @@ class Ingest:
         self.feed = None
         self.started = None
         self._ticker = None
+        self._finished = False
 
     @property
     def label(self) -> str:
@@ -147,7 +148,9 @@ class Ingest:
     @property
     def finished(self) -> bool:
         """True when a replay has delivered everything it holds."""
-        return bool(self.exchange is not None and self.source.kind == "replay" and self.exchange.finished)
+        if self.exchange is not None and self.source.kind == "replay" and self.exchange.finished:
+            self._finished = True
+        return self._finished
 
     def messages(self) -> int:
         """Messages received from all exchanges so far."""
@@ -206,5 +209,6 @@ class Ingest:
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
         if self.exchange is not None and self._owns_exchange:
+            self._finished = self.finished
             await asyncio.to_thread(self.exchange.stop_in_thread)
             self.exchange = None
