@@ -51,19 +51,24 @@ class LatencyHistogram:
 
 
 class Counters:
-    """Named integer counters, e.g. ``counters.add(("BINANCE", "trades", "messages"), 3)``."""
+    """Named integer counters, e.g. ``counters.add(("BINANCE", "trades", "messages"), 3)``.
+
+    ``add`` takes no lock (it runs once per message on the feed's loop): each key must be
+    incremented from one thread only. Any thread may read.
+    """
 
     def __init__(self):
         self._values = defaultdict(int)
-        self._lock = threading.Lock()
 
     def add(self, key, n: int = 1) -> None:
-        with self._lock:
-            self._values[key] += n
+        self._values[key] += n
 
     def get(self, key) -> int:
         return self._values.get(key, 0)
 
     def snapshot(self) -> dict:
-        with self._lock:
-            return dict(self._values)
+        while True:
+            try:
+                return dict(self._values)
+            except RuntimeError:  # a key was added meanwhile by another thread: copy again
+                continue

@@ -8,8 +8,8 @@ cryptofeed's ids (``BINANCE``, ``KRAKEN``, ``BITFINEX``).
 Trades
     exchange, symbol, timestamp (exchange time; receipt time where the exchange
     gives none), receipt_timestamp, price, amount, side (``buy``/``sell``, the taker's
-    side), trade_id (the exchange's id; for Kraken, which has none, a stable key
-    derived from time, price, amount, side and an ordinal among identical trades).
+    side), trade_id (int64: the exchange's id; for Kraken, which has none, a stable
+    63-bit hash of time, price, amount, side and an ordinal among identical trades).
 Quotes
     exchange, symbol, timestamp, receipt_timestamp, bid, bid_size, ask, ask_size,
     source (``ticker`` or ``book``: the top of the L2 book). Ticker sizes are NaN.
@@ -32,7 +32,7 @@ TRADE_COLUMNS = {
     "price": np.float64,
     "amount": np.float64,
     "side": object,
-    "trade_id": object,
+    "trade_id": np.int64,
 }
 
 QUOTE_COLUMNS = {

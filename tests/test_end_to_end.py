@@ -50,7 +50,7 @@ def trade_keys(frame: pd.DataFrame, exchange: str) -> list:
             else frame["timestamp"]
         return sorted(zip(frame["symbol"], times.dt.round("us"), frame["price"].round(10),
                           frame["amount"].round(10), frame["side"]))
-    return sorted(zip(frame["symbol"], frame["trade_id"].astype(str)))
+    return sorted(zip(frame["symbol"], frame["trade_id"].astype("int64")))
 
 
 async def test_every_trade_sent_is_stored_exactly_once(tmp_path):
@@ -94,7 +94,7 @@ def played_back(exchange: str, folder: Path) -> pd.DataFrame:
     files = [str(p) for p in sorted(folder.glob(f"{exchange}.*"))]
     playback(exchange, files, callbacks={TRADES: trade})
     frame = pd.DataFrame(rows, columns=["symbol", "trade_id", "timestamp", "price", "amount", "side"])
-    return frame.astype({"trade_id": str})
+    return frame
 
 
 def replay_into(store_uri: str, folder: Path) -> Ingest:

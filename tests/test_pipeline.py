@@ -24,7 +24,7 @@ def trade_frame(exchange, symbol, timestamp, price, amount, trade_id=None) -> pd
     return conform("trades", pd.DataFrame({
         "exchange": exchange, "symbol": symbol, "timestamp": timestamp, "receipt_timestamp": timestamp,
         "price": np.asarray(price, dtype=float), "amount": np.asarray(amount, dtype=float),
-        "side": "buy", "trade_id": np.asarray(trade_id if trade_id is not None else range(n)).astype(str)}))
+        "side": "buy", "trade_id": np.asarray(trade_id if trade_id is not None else range(n)).astype(np.int64)}))
 
 
 @pytest.fixture(scope="module")

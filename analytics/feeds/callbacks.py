@@ -4,11 +4,17 @@ The per-message work is a tuple and a list append: no pandas, no locks. Prices a
 sizes arrive as ``Decimal`` and leave as ``float``.
 """
 
+import hashlib
 import math
 
 from analytics.metrics import Counters
 
 NAN = math.nan
+
+
+def key_hash(key: str) -> int:
+    """A stable non-negative 63-bit integer for ``key`` (BLAKE2b, the same in every process)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
 
 
 class Callbacks:
@@ -23,10 +29,12 @@ class Callbacks:
 
     Notes
     -----
-    Kraken trades carry no id. Their ``trade_id`` is derived from what the trade
-    itself holds (exchange time in µs, price, amount, side) plus an ordinal among the
-    identical trades at that same time, so the same trade gets the same key whenever it
-    is received again (a restart, a replay) and storage can de-duplicate it.
+    ``trade_id`` is an int64: the exchange's own id where it is an integer (Binance,
+    Bitfinex), else a 63-bit hash of it. Kraken trades carry no id: theirs is the hash
+    of what the trade itself holds (exchange time in µs, price, amount, side) plus an
+    ordinal among the identical trades at that same time, so the same trade gets the
+    same id whenever it is received again (a restart, a replay) and storage can
+    de-duplicate it.
     """
 
     def __init__(self, batcher, counters: Counters | None = None):
@@ -34,7 +42,7 @@ class Callbacks:
         self.counters = counters if counters is not None else Counters()
         self._seen = {}  # (exchange, symbol) -> (timestamp, {(price, amount, side): count})
 
-    def _derived_id(self, trade, timestamp: float) -> str:
+    def _derived_id(self, trade, timestamp: float) -> int:
         instrument = (trade.exchange, trade.symbol)
         last, counts = self._seen.get(instrument, (None, None))
         if last != timestamp:
@@ -42,14 +50,20 @@ class Callbacks:
             self._seen[instrument] = (timestamp, counts)
         key = (trade.price, trade.amount, trade.side)
         ordinal = counts[key] = counts.get(key, -1) + 1
-        return f"{round(timestamp * 1e6)}:{trade.price}:{trade.amount}:{trade.side}:{ordinal}"
+        return key_hash(f"{round(timestamp * 1e6)}:{trade.price}:{trade.amount}:{trade.side}:{ordinal}")
 
     async def trade(self, trade, receipt_timestamp: float) -> None:
         receipt = float(receipt_timestamp)
         timestamp = trade.timestamp or receipt
-        trade_id = trade.id if trade.id is not None else self._derived_id(trade, timestamp)
+        if trade.id is None:
+            trade_id = self._derived_id(trade, timestamp)
+        else:
+            try:
+                trade_id = int(trade.id)
+            except ValueError:
+                trade_id = key_hash(str(trade.id))
         self.batcher.add_trade((trade.exchange, trade.symbol, timestamp, receipt, float(trade.price),
-                                float(trade.amount), trade.side, str(trade_id)))
+                                float(trade.amount), trade.side, trade_id))
         self.counters.add((trade.exchange, "trades", "messages"))
 
     async def ticker(self, ticker, receipt_timestamp: float) -> None:
