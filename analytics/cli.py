@@ -9,6 +9,7 @@ import asyncio
 import logging
 import sys
 import time
+from pathlib import Path
 
 from analytics.feeds.sources import DEFAULT_SYMBOLS, LIVE_EXCHANGES
 
@@ -108,6 +109,10 @@ async def _exchange(args) -> int:
 
 
 def _serve(args) -> int:
+    root = Path(__file__).resolve().parents[1]  # the app/ folder lives beside analytics/ in the checkout
+    if not (root / "app" / "serve.py").is_file():
+        raise ValueError(f"the app is not in {root}: serve runs from a source checkout")
+    sys.path.insert(0, str(root))
     from app.serve import serve
 
     return serve(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,

@@ -1,0 +1,11 @@
+"""Panel Viewers shared by the served app and the notebooks.
+
+The only sub-package of ``analytics`` that imports Panel. Each Viewer takes the
+:class:`analytics.ingest.Ingest` it shows; in a served app, every session reads the one
+shared ingest through the hub and releases what it created when the session closes.
+"""
+
+from analytics.views.board import PriceBoard
+from analytics.views.health import FeedHealth
+
+__all__ = ["FeedHealth", "PriceBoard"]

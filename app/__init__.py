@@ -1,0 +1,1 @@
+"""The served Tickscope app: page composition and the once-per-process feed."""
