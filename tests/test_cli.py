@@ -59,3 +59,18 @@ def test_busy_port(tmp_path):
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert str(port) in last and "Traceback" not in result.stderr
+
+
+def test_ingest_fills_the_store_and_leaves_no_log_file(tmp_path):
+    result = run("ingest", "--source", "simulator", "--duration", "4", "--rate", "100", "--symbols", "BTC-USDT",
+                 "ETH-USDT", "--store", f"lmdb://{tmp_path}/store", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "msgs/s" in result.stderr and "rows stored" in result.stderr
+    assert "SIMULATED" in result.stderr
+    from analytics.storage import TickStore
+
+    listed = TickStore(f"lmdb://{tmp_path}/store").symbols("trades")
+    assert set(listed.exchange) == {"BINANCE", "KRAKEN", "BITFINEX"}
+    assert set(listed.symbol) == {"BTC-USDT", "ETH-USDT"}
+    assert (listed.rows > 0).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]  # no feedhandler.log, no ./data
