@@ -93,10 +93,15 @@ async def _ingest(args) -> int:
 
     ingest = Ingest(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
                     rate=args.rate, speed=args.speed, seed=args.seed)
-    await ingest.run(duration=args.duration, progress=Progress())
+    try:
+        await ingest.run(duration=args.duration, progress=Progress())
+    except asyncio.CancelledError:  # Ctrl-C: run() has stopped and flushed everything
+        LOG.info("interrupted")
     print(file=sys.stderr)
-    LOG.info("%s: %d messages, %d rows stored in %s, errors %s", ingest.label, ingest.messages(),
-             ingest.rows_stored(), ingest.store.uri if ingest.store else "no store", ingest.errors())
+    trades = sum(v for k, v in ingest.counters.snapshot().items() if k[1:] == ("trades", "messages"))
+    stored = ingest.writer.rows_stored if ingest.writer else {}
+    LOG.info("%s: %d messages (%d trades); stored %s in %s; errors %s", ingest.label, ingest.messages(), trades,
+             stored, ingest.store.uri if ingest.store else "no store", ingest.errors())
     return 0
 
 

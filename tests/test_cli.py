@@ -1,5 +1,6 @@
 """``python -m analytics``: help, and one clear line with exit code 2 for every bad input."""
 
+import signal
 import socket
 import subprocess
 import sys
@@ -74,3 +75,26 @@ def test_ingest_fills_the_store_and_leaves_no_log_file(tmp_path):
     assert set(listed.symbol) == {"BTC-USDT", "ETH-USDT"}
     assert (listed.rows > 0).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]  # no feedhandler.log, no ./data
+
+
+def test_ctrl_c_stops_ingest_and_stores_every_trade_received(tmp_path):
+    args = [sys.executable, "-m", "analytics", "ingest", "--source", "simulator", "--rate", "100",
+            "--symbols", "BTC-USDT", "--store", f"lmdb://{tmp_path}/store"]
+    proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    try:
+        for line in proc.stderr:  # progress lines arrive once a second: wait for stored rows
+            if "rows stored" in line and int(line.split("msgs/s")[1].split("rows")[0].replace(",", "")) > 0:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, rest
+    summary = rest.strip().splitlines()[-1]
+    received = int(summary.split("messages (")[1].split(" trades")[0])
+    stored = int(summary.split("'trades': ")[1].split(",")[0])
+    assert received > 0 and stored == received
+    from analytics.storage import TickStore
+
+    assert TickStore(f"lmdb://{tmp_path}/store").symbols("trades").rows.sum() == received
