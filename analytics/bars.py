@@ -75,10 +75,14 @@ def segment_sums(values: np.ndarray, offsets: np.ndarray, init=None) -> np.ndarr
 
     Notes
     -----
-    Segments are bucketed by the power of two of their length and each bucket is laid
-    out as a zero-padded (length, segments) matrix summed with ``np.add.accumulate``
-    (sequential by definition); padding adds ``+0.0``, which changes no value. Work and
-    memory are O(n) with at most ~log2(n) numpy passes.
+    Segments are bucketed by length (powers of two, short ones merged while padding
+    costs less than another bucket). Each column of a bucket is laid out as a
+    (length + 1, segments) matrix, the running sum in row 0 and each segment
+    zero-padded below, and summed down the rows with ``np.add.reduce``: along an axis
+    that is not the contiguous one numpy adds row after row, strictly in order (pairwise
+    summation is only used along the contiguous axis, so a matrix has at least two
+    columns). Padding adds ``+0.0``, which changes no value. Work and memory are O(n)
+    with a few numpy passes per bucket.
     """
     values = np.asarray(values, dtype=np.float64)
     flat = values.ndim == 1
@@ -88,20 +92,51 @@ def segment_sums(values: np.ndarray, offsets: np.ndarray, init=None) -> np.ndarr
     out = np.zeros(shape) if init is None else np.array(init, dtype=np.float64).reshape(shape)
     if len(offsets):
         lengths = np.diff(offsets, append=len(values))
-        level = np.frexp(lengths)[1].astype(np.int8)
-        position = np.arange(len(values)) - np.repeat(offsets, lengths)
-        by_level = np.argsort(np.repeat(level, lengths), kind="stable")  # radix sort of int8
-        done = 0
-        for lv in np.unique(level):
-            groups = np.flatnonzero(level == lv)
-            sizes = lengths[groups]
-            elements = by_level[done : done + sizes.sum()]
-            done += len(elements)
-            matrix = np.zeros((sizes.max() + 1, len(groups), values.shape[1]))
-            matrix[0] = out[groups]
-            matrix[position[elements] + 1, np.repeat(np.arange(len(groups)), sizes)] = values[elements]
-            out[groups] = np.add.accumulate(matrix, axis=0)[-1]
+        columns = [values[:, c] for c in range(values.shape[1])]
+        bucket = _buckets(lengths)
+        if bucket is None:
+            out = _padded_sums(columns, lengths, out)
+        else:
+            for b in np.unique(bucket):
+                groups = bucket == b
+                rows = np.repeat(groups, lengths)
+                out[groups] = _padded_sums([c[rows] for c in columns], lengths[groups], out[groups])
     return out[:, 0] if flat else out
+
+
+# A bucket of segments costs a few numpy calls: worth about this many padded values.
+_BUCKET_COST = 8192
+
+
+def _buckets(lengths: np.ndarray):
+    """Bucket number per segment (by power of two of the length, merged greedily), or None for one bucket."""
+    bits = np.frexp(lengths)[1]
+    counts = np.bincount(bits)
+    levels = np.flatnonzero(counts)
+    if len(levels) == 1:
+        return None
+    bucket_of = np.zeros(len(counts), dtype=np.int64)
+    bucket, held, width = 0, 0, 0
+    for level in levels.tolist():
+        count, top = int(counts[level]), 1 << level
+        if held and (held + count) * top > held * width + count * top + _BUCKET_COST:
+            bucket += 1
+            held = 0
+        bucket_of[level], held, width = bucket, held + count, top
+    return None if bucket == 0 else bucket_of[bits]
+
+
+def _padded_sums(columns: list, lengths: np.ndarray, init: np.ndarray) -> np.ndarray:
+    """Sequential sums (segments, columns) of consecutive segments of 1-d ``columns``, continuing ``init``."""
+    segments = len(lengths)
+    width = int(lengths.max()) + 1
+    held = np.zeros((segments, width), dtype=bool)
+    np.less_equal(np.arange(1, width), lengths[:, None], out=held[:, 1:])
+    matrix = np.zeros((len(columns), width, max(segments, 2)))
+    matrix[:, 0, :segments] = init.T
+    for c, values in enumerate(columns):
+        matrix[c, :, :segments].T[held] = values
+    return np.add.reduce(matrix, axis=1)[:, :segments].T
 
 
 def aggregate(price, amount, timestamp, offsets, volume=None, notional=None) -> dict:

@@ -1,10 +1,12 @@
 """Streaming OHLCV bars over batches of trades of many symbols.
 
 :class:`BarBuilder` keeps, per (exchange, symbol, timeframe), the forming bar in
-columnar numpy state and updates it once per batch: the batch is sorted by (key, time)
-once and, per timeframe, split into (key, bar) segments aggregated with
-:func:`analytics.bars.aggregate`, continuing the running sums of the forming bar. No
-Python runs per trade; Python runs per closed bar only to keep a short history.
+columnar numpy state and updates it once per batch: the batch is grouped by key (with
+:class:`~analytics.pipeline.groups.Groups`, shared with the hub) and put in time order
+within each key once; the rows, tiled once per timeframe, are split into (timeframe,
+key, bar) segments aggregated by one call of :func:`analytics.bars.aggregate` for all
+timeframes, continuing the running sums of the forming bars. No Python runs per trade
+or per key; Python runs per closed bar only to keep a short history.
 
 For any split of a time-ordered trade sequence into batches, the closed bars and the
 final forming bar equal :func:`analytics.bars.ohlcv` over all the trades, bit for bit.
@@ -15,7 +17,8 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from analytics.bars import aggregate, sort_order, timeframe_ns, vwap
+from analytics.bars import aggregate, timeframe_ns, vwap
+from analytics.pipeline.groups import Groups
 from analytics.schema import BAR_COLUMNS, TIMEFRAMES, empty
 
 _NONE = np.iinfo(np.int64).min
@@ -87,6 +90,9 @@ class BarBuilder:
         self._history = history
         self._ids = {}
         self._names = []
+        self._labels = None  # exchange and symbol of each key id, as object arrays
+        self._timeframe_labels = np.array(self.timeframes, dtype=object)
+        self._made = (None, None)  # the last frame made and its column arrays
         shape = (0, len(self.timeframes))
         self._start = np.full(shape, _NONE, dtype=np.int64)
         self._forming = np.zeros(shape, dtype=bool)
@@ -96,8 +102,15 @@ class BarBuilder:
         self.late_lost = dict.fromkeys(self.timeframes, 0)
         self.bars_closed = 0
 
-    def update(self, trades: pd.DataFrame) -> pd.DataFrame:
+    def update(self, trades: pd.DataFrame, groups: Groups | None = None) -> pd.DataFrame:
         """Add a batch of trades (schema ``TRADE_COLUMNS``, any keys, any order).
+
+        Parameters
+        ----------
+        trades : pandas.DataFrame
+            The batch.
+        groups : Groups, optional
+            The batch's rows grouped by (exchange, symbol), if already computed.
 
         Returns
         -------
@@ -108,17 +121,19 @@ class BarBuilder:
         """
         if len(trades) == 0:
             return empty("bars")
-        kid = self._key_ids(trades["exchange"].to_numpy(), trades["symbol"].to_numpy())
-        stamps = trades["timestamp"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-        price = trades["price"].to_numpy(dtype=np.float64)
-        amount = trades["amount"].to_numpy(dtype=np.float64)
-        order = sort_order(kid, stamps)
-        if order is not None:
-            kid, stamps, price, amount = kid[order], stamps[order], price[order], amount[order]
-        parts = []
-        for t in range(len(self.timeframes)):
-            parts += self._update(t, kid, stamps, price, amount)
-        return self._frame(parts)
+        if groups is None:
+            groups = Groups([trades["exchange"].to_numpy(), trades["symbol"].to_numpy()])
+        sizes = groups.sizes
+        stamps = groups.take(trades["timestamp"].to_numpy(dtype="datetime64[ns]").view(np.int64))
+        price = groups.take(trades["price"].to_numpy(dtype=np.float64))
+        amount = groups.take(trades["amount"].to_numpy(dtype=np.float64))
+        heads = np.zeros(len(stamps), dtype=bool)  # the first row of each key
+        heads[groups.bounds[:-1]] = True
+        if ((np.diff(stamps) < 0) & ~heads[1:]).any():  # out of time order within a key
+            order = np.lexsort((stamps, np.repeat(np.arange(len(sizes)), sizes)))
+            stamps, price, amount = stamps[order], price[order], amount[order]
+        kid = np.repeat(self._key_ids(groups.keys), sizes)
+        return self._frame(self._update(kid, heads, stamps, price, amount))
 
     def close_until(self, timestamp) -> pd.DataFrame:
         """Close every forming bar that ends at or before ``timestamp`` (wall clock).
@@ -127,36 +142,29 @@ class BarBuilder:
         """
         now = pd.Timestamp(timestamp).value
         due = self._forming & (self._start <= now - self._steps)
+        if not due.any():
+            return empty("bars")
         kids, ts = np.nonzero(due)
-        parts = []
-        for t in np.unique(ts):
-            k = kids[ts == t]
-            parts.append(self._rows(t, k, self._start[k, t], self._take(k, t), closed=True))
+        parts = [self._rows(ts, kids, self._start[kids, ts], self._take(kids, ts), closed=True)]
         self._forming[due] = False
         return self._frame(parts)
 
     def forming(self) -> pd.DataFrame:
         """The forming bar of every key and timeframe (``closed=False``)."""
         kids, ts = np.nonzero(self._forming)
-        parts = [self._rows(t, kids[ts == t], self._start[kids[ts == t], t],
-                            self._take(kids[ts == t], t), closed=False) for t in np.unique(ts)]
-        return self._frame(parts)
+        return self._frame([self._rows(ts, kids, self._start[kids, ts], self._take(kids, ts), closed=False)])
 
-    def _key_ids(self, exchange: np.ndarray, symbol: np.ndarray) -> np.ndarray:
-        ce, ue = pd.factorize(exchange)
-        cs, us = pd.factorize(symbol)
-        pairs, inverse = np.unique(ce.astype(np.int64) * len(us) + cs, return_inverse=True)
-        ids = np.empty(len(pairs), dtype=np.int64)
-        for i, pair in enumerate(pairs):
-            name = (ue[pair // len(us)], us[pair % len(us)])
-            if name not in self._ids:
+    def _key_ids(self, keys: list) -> np.ndarray:
+        ids = self._ids
+        for name in keys:
+            if name not in ids:
                 self._add_key(name)
-            ids[i] = self._ids[name]
-        return ids[inverse.ravel()]
+        return np.array([ids[name] for name in keys], dtype=np.int64)
 
     def _add_key(self, name) -> None:
         self._ids[name] = len(self._names)
         self._names.append(name)
+        self._labels = None
         if len(self._names) > len(self._start):
             grow = max(8, len(self._start))
             pad = ((0, grow), (0, 0))
@@ -165,44 +173,53 @@ class BarBuilder:
             for f in _FIELDS:
                 self._state[f] = np.pad(self._state[f], pad, constant_values=_NEUTRAL[f])
 
-    def _take(self, kids, t) -> dict:
-        return {f: self._state[f][kids, t] for f in _FIELDS}
+    def _take(self, kids, ts) -> dict:
+        return {f: self._state[f][kids, ts] for f in _FIELDS}
 
-    def _update(self, t, kid, stamps, price, amount) -> list:
-        step = self._steps[t]
-        start = stamps // step * step
-        new = np.ones(len(start), dtype=bool)
-        new[1:] = (kid[1:] != kid[:-1]) | (start[1:] != start[:-1])
+    def _update(self, kid, heads, stamps, price, amount) -> list:
+        """Every timeframe at once: segments (timeframe, key, bar) of the rows tiled per timeframe."""
+        n, steps = len(stamps), self._steps[:, None]
+        start = stamps // steps * steps  # (timeframe, row)
+        new = np.empty(start.shape, dtype=bool)
+        np.not_equal(start[:, 1:], start[:, :-1], out=new[:, 1:])
+        new |= heads
         offsets = np.flatnonzero(new)
-        g_kid, g_start = kid[offsets], start[offsets]
-        s_start, s_forming = self._start[g_kid, t], self._forming[g_kid, t]
+        g_t = offsets // n
+        g_kid, g_start = kid[offsets - g_t * n], start.ravel()[offsets]
+        s_start, s_forming = self._start[g_kid, g_t], self._forming[g_kid, g_t]
         has = s_start != _NONE
         same = has & s_forming & (g_start == s_start)
         late = has & ((g_start < s_start) | (~s_forming & (g_start == s_start)))
         prior = {f: np.full(len(offsets), _NEUTRAL[f], dtype=type(_NEUTRAL[f])) for f in _FIELDS}
-        for f in _FIELDS:
-            prior[f][same] = self._state[f][g_kid[same], t]
+        if same.any():
+            k, t = g_kid[same], g_t[same]
+            for f in _FIELDS:
+                prior[f][same] = self._state[f][k, t]
         lost = np.zeros(len(offsets), dtype=bool)
         if late.any():
-            lost = self._prior_closed(t, g_kid, g_start, late, prior)
-            lengths = np.diff(offsets, append=len(start))
-            self.late_trades[self.timeframes[t]] += int(lengths[late].sum())
-            self.late_lost[self.timeframes[t]] += int(lengths[lost].sum())
-        fresh = aggregate(price, amount, stamps, offsets, prior["volume"], prior["notional"])
+            lost = self._prior_closed(g_t, g_kid, g_start, late, prior)
+            lengths = np.diff(offsets, append=start.size)
+            for counts, which in ((self.late_trades, late), (self.late_lost, lost)):
+                for t, count in enumerate(np.bincount(g_t[which], lengths[which], len(self.timeframes))):
+                    counts[self.timeframes[t]] += int(count)
+        tiles = len(self.timeframes)
+        fresh = aggregate(np.tile(price, tiles), np.tile(amount, tiles), np.tile(stamps, tiles), offsets,
+                          prior["volume"], prior["notional"])
         bars = _merge(prior, fresh)
         current = ~late
-        last = current & np.append(g_kid[1:] != g_kid[:-1], True)
-        first = current & np.insert((g_kid[1:] != g_kid[:-1]) | late[:-1], 0, True)
+        other = (g_kid[1:] != g_kid[:-1]) | (g_t[1:] != g_t[:-1])  # the next segment is another series
+        last = current & np.append(other, True)
+        first = current & np.insert(other | late[:-1], 0, True)
         closing = first & has & s_forming & (g_start > s_start)
         out = []
         if closing.any():
-            k = g_kid[closing]
+            k, t = g_kid[closing], g_t[closing]
             out.append(self._rows(t, k, self._start[k, t], self._take(k, t), closed=True))
         done = (late & ~lost) | (current & ~last)
         if done.any():
-            out.append(self._rows(t, g_kid[done], g_start[done], {f: v[done] for f, v in bars.items()},
+            out.append(self._rows(g_t[done], g_kid[done], g_start[done], {f: v[done] for f, v in bars.items()},
                                   closed=True))
-        k = g_kid[last]
+        k, t = g_kid[last], g_t[last]
         self._start[k, t] = g_start[last]
         self._forming[k, t] = True
         for f in _FIELDS:
@@ -210,11 +227,11 @@ class BarBuilder:
         out.append(self._rows(t, k, g_start[last], {f: v[last] for f, v in bars.items()}, closed=False))
         return out
 
-    def _prior_closed(self, t, g_kid, g_start, late, prior) -> np.ndarray:
+    def _prior_closed(self, g_t, g_kid, g_start, late, prior) -> np.ndarray:
         """Fill ``prior`` from remembered closed bars for late groups; return the lost ones."""
         lost = np.zeros(len(g_kid), dtype=bool)
         for i in np.flatnonzero(late):
-            bars = self._closed.get((int(g_kid[i]), t), ())
+            bars = self._closed.get((int(g_kid[i]), int(g_t[i])), ())
             match = [bar for bar in bars if bar[0] == g_start[i]]
             if match:
                 for f, value in zip(_FIELDS, match[-1][1:]):
@@ -223,19 +240,20 @@ class BarBuilder:
                 lost[i] = True
         return lost
 
-    def _rows(self, t, kids, starts, fields, closed: bool) -> dict:
-        rows = {"kid": np.asarray(kids, dtype=np.int64), "t": np.full(len(kids), t, dtype=np.int64),
+    def _rows(self, ts, kids, starts, fields, closed: bool) -> dict:
+        rows = {"kid": np.asarray(kids, dtype=np.int64), "t": np.asarray(ts, dtype=np.int64),
                 "start": np.asarray(starts, dtype=np.int64), "closed": np.full(len(kids), closed)}
         rows.update(fields)
         if closed:
-            self._remember(t, rows)
+            self._remember(rows)
         return rows
 
-    def _remember(self, t, rows) -> None:
+    def _remember(self, rows) -> None:
         """Keep closed bars (one Python step per closed bar) for late corrections."""
         self.bars_closed += len(rows["kid"])
-        values = zip(rows["kid"].tolist(), rows["start"].tolist(), *(rows[f].tolist() for f in _FIELDS))
-        for kid, start, *fields in values:
+        values = zip(rows["kid"].tolist(), rows["t"].tolist(), rows["start"].tolist(),
+                     *(rows[f].tolist() for f in _FIELDS))
+        for kid, t, start, *fields in values:
             bars = self._closed.setdefault((kid, t), deque(maxlen=self._history))
             if bars and bars[-1][0] >= start:  # a correction: drop the version it replaces
                 for i, bar in enumerate(bars):
@@ -251,15 +269,28 @@ class BarBuilder:
         cols = {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
         order = np.lexsort((cols["start"], cols["t"], cols["kid"]))
         cols = {c: v[order] for c, v in cols.items()}
-        exchanges, symbols = (np.array(v, dtype=object) for v in zip(*self._names))
-        labels = np.array(self.timeframes, dtype=object)
-        return pd.DataFrame({
+        if self._labels is None:
+            self._labels = [np.array(v, dtype=object) for v in zip(*self._names)]
+        exchanges, symbols = self._labels
+        columns = {
             "exchange": exchanges[cols["kid"]],
             "symbol": symbols[cols["kid"]],
-            "timeframe": labels[cols["t"]],
+            "timeframe": self._timeframe_labels[cols["t"]],
             "start": cols["start"].view("datetime64[ns]"),
             **{f: cols[f] for f in ("open", "high", "low", "close", "volume")},
             "vwap": vwap(cols["notional"], cols["volume"]),
             "trades": cols["trades"].astype(np.int64),
             "closed": cols["closed"],
-        }, columns=list(BAR_COLUMNS))
+        }
+        frame = pd.DataFrame(columns, copy=False)
+        self._made = (frame, columns)
+        return frame
+
+    def columns_of(self, frame: pd.DataFrame) -> dict | None:
+        """The numpy arrays of the columns of ``frame``, if it is the last non-empty frame returned.
+
+        They are copies of its values (None for any other frame): a consumer of the bars
+        frame just returned (the hub) reads them without pandas' cost per column.
+        """
+        made, columns = self._made
+        return columns if frame is made else None

@@ -3,11 +3,11 @@
 ::
 
     trades --+-- store trades (writer.submit("trades", df))
-             +-- hub trades (one publish per exchange/symbol; receipt -> hub latency)
-             `-- build bars ------+
-    clock ---- close quiet bars --+-- bar batches -- bars (non-empty) --+-- hub bars (upsert)
-                                                                        `-- closed bars -- any closed
-                                                                              -- store bars
+             `-- group by key --+-- hub trades (one publish per exchange/symbol; receipt -> hub latency)
+                                `-- build bars --+
+    clock ---- close quiet bars ---------------+-- bar batches -- bars (non-empty) --+-- hub bars (upsert)
+                                                                                     `-- closed bars -- any closed
+                                                                                           -- store bars
     quotes --+-- store quotes
              `-- hub quotes
     depth ---- last snapshots -- hub depth
@@ -26,6 +26,7 @@ from streamz import Stream
 
 from analytics.metrics import Counters, LatencyHistogram
 from analytics.pipeline.barbuilder import BarBuilder
+from analytics.pipeline.groups import Groups
 from analytics.pipeline.hub import Hub
 from analytics.schema import SCHEMAS, TIMEFRAMES
 
@@ -42,6 +43,11 @@ def last_snapshots(depth: pd.DataFrame) -> pd.DataFrame:
         values = depth[name].to_numpy()
         keep &= values == values[last]
     return depth if keep.all() else depth[keep]
+
+
+def _by_key(trades: pd.DataFrame) -> tuple:
+    """A trades batch and its rows grouped by (exchange, symbol), shared by hub and bars."""
+    return trades, Groups([trades["exchange"].to_numpy(), trades["symbol"].to_numpy()])
 
 
 def _closed(bars: pd.DataFrame) -> pd.DataFrame:
@@ -97,12 +103,13 @@ class Pipeline:
         self.depth = self._node(Stream(stream_name="depth"))
         self._clock = self._node(Stream(stream_name="clock"))
         self._store(self.trades, "trades")
-        self._node(self.trades.sink(self._publish_trades, stream_name="hub trades"))
-        built = self._node(self.trades.map(self.builder.update, stream_name="build bars"))
+        keyed = self._node(self.trades.map(_by_key, stream_name="group by key"))
+        self._node(keyed.sink(self._publish_trades, stream_name="hub trades"))
+        built = self._node(keyed.map(self._build, stream_name="build bars"))
         quiet = self._node(self._clock.map(self.builder.close_until, stream_name="close quiet bars"))
         merged = self._node(built.union(quiet, stream_name="bar batches"))
         self.bars = self._node(merged.filter(len, stream_name="bars"))
-        self._node(self.bars.sink(partial(self._publish, "bars"), stream_name="hub bars"))
+        self._node(self.bars.sink(self._publish_bars, stream_name="hub bars"))
         if writer is not None:
             closed = self._node(self.bars.map(_closed, stream_name="closed bars"))
             self._store(self._node(closed.filter(len, stream_name="any closed")), "bars")
@@ -186,8 +193,19 @@ class Pipeline:
     def _publish(self, kind: str, df: pd.DataFrame) -> None:
         self.hub.publish_batch(kind, df)
 
-    def _publish_trades(self, df: pd.DataFrame) -> None:
-        self.hub.publish_batch("trades", df)
+    def _publish_bars(self, bars: pd.DataFrame) -> None:
+        columns = self.builder.columns_of(bars)
+        if columns is None:
+            self.hub.publish_batch("bars", bars)
+        else:
+            self.hub.publish_arrays("bars", columns)
+
+    def _build(self, keyed: tuple) -> pd.DataFrame:
+        return self.builder.update(*keyed)
+
+    def _publish_trades(self, keyed: tuple) -> None:
+        df, groups = keyed
+        self.hub.publish_batch("trades", df, groups)
         receipt = df["receipt_timestamp"].to_numpy(dtype="datetime64[ns]").view(np.int64)
         self.hub_latency.add((time.time_ns() - receipt) / 1e9)
 

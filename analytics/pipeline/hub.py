@@ -13,8 +13,9 @@ the table once (``tail``/``latest`` or a first ``Subscription.read``), then upse
 newly read row by ``start``. (A late correction of an older bar is appended and
 :meth:`Hub.latest`/:meth:`Hub.tail` keep its last version.)
 
-Publishing copies the batch into the buffer (O(batch)); reading copies the requested
-rows out. A lock per key is held only for those copies: readers in other threads never
+Publishing copies the batch into the buffer (O(batch)); a batch of many keys is split
+once (:class:`~analytics.pipeline.groups.Groups`) and each key's slice copied in, at a
+few microseconds per key; reading copies the requested rows out. A lock per key is held only for those copies: readers in other threads never
 wait for data and never hold up the event loop for long.
 """
 
@@ -23,10 +24,12 @@ import threading
 import numpy as np
 import pandas as pd
 
+from analytics.pipeline.groups import Groups
 from analytics.pipeline.ring import Ring
 
 KINDS = {"trades": 3, "quotes": 3, "bars": 4, "depth": 3}
 _LATEST_WINDOW = 4096
+_LABELS = ("exchange", "symbol", "timeframe")
 
 
 def _check_key(key) -> tuple:
@@ -119,34 +122,39 @@ class Hub:
         with lock:
             return ring.append(columns)
 
-    def publish_batch(self, kind: str, df: pd.DataFrame) -> dict:
+    def publish_batch(self, kind: str, df: pd.DataFrame, groups: Groups | None = None) -> dict:
         """Split a batch of many keys by (exchange, symbol[, timeframe]) and publish each.
 
-        Returns ``{key: last sequence number}``.
+        ``groups``, if given, are the batch's :class:`Groups` by those columns (computed
+        once and shared with other consumers of the batch). Returns ``{key: last
+        sequence number}``.
+        """
+        return self.publish_arrays(kind, {c: df[c].to_numpy() for c in df.columns}, groups)
+
+    def publish_arrays(self, kind: str, columns: dict, groups: Groups | None = None) -> dict:
+        """:meth:`publish_batch` for a batch given as equal-length numpy arrays by column.
+
+        Keys are published in the order of :attr:`Groups.keys`, each key's rows copied
+        under its lock; the rings of new keys are made first, in that order.
         """
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}: use one of {list(KINDS)}")
-        names = ["exchange", "symbol", "timeframe"][: KINDS[kind] - 1]
-        if len(df) == 0:
+        if not columns or len(next(iter(columns.values()))) == 0:
             return {}
-        code = np.zeros(len(df), dtype=np.int64)
-        uniques = []
-        for name in names:
-            codes, labels = pd.factorize(df[name])
-            code = code * len(labels) + codes
-            uniques.append(np.asarray(labels, dtype=object))
-        order = np.argsort(code, kind="stable")
-        code = code[order]
-        cuts = np.flatnonzero(np.diff(code)) + 1
-        columns = {c: df[c].to_numpy()[order] for c in df.columns}
+        if groups is None:
+            groups = Groups(columns[name] for name in _LABELS[: KINDS[kind] - 1])
+        arrays = [groups.take(v) for v in columns.values()]
+        layout = tuple((c, v.dtype) for c, v in zip(columns, arrays))
+        starts = arrays[list(columns).index("start")].tolist() if kind == "bars" else None
+        names = [(kind, *key) for key in groups.keys]
+        with self._lock:
+            rings = [self._add(key) if key not in self._rings else (self._rings[key], self._locks[key])
+                     for key in names]
+        bounds = groups.bounds.tolist()
         result = {}
-        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(code)]):
-            rest, parts = int(code[a]), []
-            for labels in reversed(uniques):
-                parts.append(labels[rest % len(labels)])
-                rest //= len(labels)
-            key = (kind, *reversed(parts))
-            result[key] = self.publish_columns(key, {c: v[a:b] for c, v in columns.items()})
+        for key, (ring, lock), a, b in zip(names, rings, bounds, bounds[1:]):
+            with lock:
+                result[key] = ring.extend(layout, arrays, a, b, starts)
         return result
 
     def read(self, key, since: int = 0) -> tuple[int, pd.DataFrame]:
@@ -231,10 +239,15 @@ class Hub:
     def _ring(self, key, create: bool = False):
         with self._lock:
             ring = self._rings.get(key)
-            if ring is None and create:
-                ring = self._rings[key] = Ring(self.maxlen, "start" if key[0] == "bars" else None)
-                self._locks[key] = threading.Lock()
-            return ring, self._locks.get(key)
+            if ring is None:
+                return self._add(key) if create else (None, None)
+            return ring, self._locks[key]
+
+    def _add(self, key) -> tuple:
+        """Make the ring of a new key (hold ``self._lock``)."""
+        ring = self._rings[key] = Ring(self.maxlen, "start" if key[0] == "bars" else None)
+        lock = self._locks[key] = threading.Lock()
+        return ring, lock
 
     def _read(self, key, since: int):
         ring, lock = self._ring(key)
