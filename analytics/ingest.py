@@ -61,7 +61,7 @@ class Ingest:
     """
 
     def __init__(self, source: str = "auto", exchanges=None, symbols=None, store=None, channels=CHANNELS,
-                 depth: int = 10, rate: float = 50.0, speed: float = 1.0, batch_interval: float = 0.1,
+                 depth: int = 10, rate: float = 50.0, speed: float = 1.0, batch_interval: float = 0.05,
                  batch_rows: int = 5000, flush_interval: float = 1.0, hub_maxlen: int = 50_000,
                  timeframes=tuple(TIMEFRAMES), probe_timeout: float = 3.0, seed=None, exchange=None):
         self.source = parse_source(source)

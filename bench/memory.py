@@ -2,7 +2,9 @@
 
 Floods the local exchange (its own process) into the full path (cryptofeed -> batcher
 -> streamz -> ArcticDB + bars + hub) and samples this process's RSS. Target: flat, at
-most +5 % from the end of warm-up (the first fifth of the ticks) to the end.
+most +5 % from the end of warm-up to the end. Warm-up is the first 40 % of the ticks:
+the hub's bounded buffers (50,000 rows per stream) fill during it, and the rows the hub
+holds are reported beside each sample to show it.
 
     python bench/memory.py [--ticks 5000000] [--json]
 """
@@ -21,6 +23,11 @@ from common import emit, exchange_process, rss_mb  # noqa: E402
 from analytics.ingest import Ingest  # noqa: E402
 
 
+def hub_rows(hub) -> int:
+    """Rows the hub holds over all its streams."""
+    return sum(s["rows"] for s in hub.stats().values())
+
+
 async def run(remote, ticks: int, store: str, samples: list) -> Ingest:
     ingest = Ingest(source="simulator", exchange=remote, store=store)
     await ingest.start()
@@ -29,9 +36,9 @@ async def run(remote, ticks: int, store: str, samples: list) -> Ingest:
         step = ticks // 40
         while (done := ingest.messages()) < ticks:
             if not samples or done >= samples[-1][0] + step:
-                samples.append((done, rss_mb(), time.monotonic() - start))
+                samples.append((done, rss_mb(), time.monotonic() - start, hub_rows(ingest.hub)))
             await asyncio.sleep(0.2)
-        samples.append((ingest.messages(), rss_mb(), time.monotonic() - start))
+        samples.append((ingest.messages(), rss_mb(), time.monotonic() - start, hub_rows(ingest.hub)))
     finally:
         await ingest.stop()
     return ingest
@@ -45,14 +52,16 @@ def main(argv=None) -> dict:
     samples = []
     with exchange_process(rate="inf") as remote, tempfile.TemporaryDirectory() as tmp:
         ingest = asyncio.run(run(remote, args.ticks, f"lmdb://{tmp}/store", samples))
-    warm = next(s for s in samples if s[0] >= args.ticks // 5)
+    warm = next(s for s in samples if s[0] >= args.ticks * 0.4)
     after = [s for s in samples if s[0] >= warm[0]]
     peak = max(s[1] for s in after)
     result = {
         "ticks": samples[-1][0], "rows_stored": ingest.rows_stored(), "seconds": samples[-1][2],
-        "rss_mb_after_warmup": warm[1], "rss_mb_end": samples[-1][1], "rss_mb_peak_after_warmup": peak,
+        "warmup_ticks": warm[0], "rss_mb_after_warmup": warm[1], "rss_mb_end": samples[-1][1],
+        "rss_mb_peak_after_warmup": peak,
         "growth_pct_end": 100 * (samples[-1][1] / warm[1] - 1), "growth_pct_peak": 100 * (peak / warm[1] - 1),
         "rss_mb_samples": [round(s[1]) for s in samples],
+        "hub_rows_samples": [s[3] for s in samples],
     }
     emit(result, args.json, "Memory: resident set across ingested ticks")
     return result
