@@ -3,11 +3,15 @@
 Ticks are bootstrapped from the real Binance BTCUSDT trades in ../shared/data (inter-arrival
 times, returns, sizes and sides resampled, scaled per coin). Measured:
 
-- appends in the pipeline's batch sizes: one flush a second of 24 symbols (8 coins x 3
-  exchanges), 50-2000 rows per symbol, through ``TickStore.write`` (de-duplication
-  included), ``StoreWriter``, and raw ``append``/``append_batch``; SQLite (WAL,
-  ``executemany`` in one transaction a flush) and PostgreSQL (one ``COPY`` a flush), both
-  with an index on (symbol, timestamp);
+- appends in the batch sizes the pipeline really produces: what ``StoreWriter`` gets in
+  one ``flush_interval`` (1 s) from 24 symbols (8 coins x 3 exchanges, rows shared out as
+  the simulated market shares its trades), interleaved in time and cut into the batcher's
+  20 batches a second, at a flood (100,000 trades/s), a busy market (10,000/s) and the
+  simulator's default calm rate (150/s): through ``StoreWriter`` (20 submits and a
+  flush), ``TickStore.write`` (de-duplication included) and raw ``append_batch``; SQLite
+  (WAL, ``executemany`` in one transaction a flush) and PostgreSQL (one ``COPY`` a flush),
+  both with an index on (symbol, timestamp), given the same flushes. ``busy`` is the
+  share of one core each store needs to keep up with that rate;
 - a sweep of rows per append, to show where the per-call costs cross;
 - a one-day range read of one symbol into pandas, from 8 symbols x several days;
 - reading a symbol fragmented by 500 small appends, before and after ``compact()``.
@@ -35,11 +39,16 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+from analytics.exchange.market import COIN_SPECS  # noqa: E402
 from analytics.storage import StoreWriter, TickStore  # noqa: E402
 
 DATA = Path(__file__).parents[2] / "shared" / "data" / "trades" / "btcusdt-trades.csv.gz"
 COINS = {"BTC": 40_000.0, "ETH": 2_500.0, "SOL": 150.0, "XRP": 0.6, "ADA": 0.5, "DOGE": 0.1, "LTC": 80.0, "DOT": 7.0}
 COLUMNS = ["symbol", "timestamp", "receipt_timestamp", "price", "amount", "side", "trade_id"]
+EXCHANGES = ("BINANCE", "KRAKEN", "BITFINEX")
+# The pipeline's load profiles: trades/s over all 24 symbols, and how many flushes to time.
+PROFILES = {"flood": (100_000, 6), "busy": (10_000, 20), "calm": (150, 60)}
+SUBMITS_PER_FLUSH = 20  # the batcher emits every 50 ms (or 5,000 rows): 20 batches a 1 s flush
 
 
 def ticks(rng, exchange: str, coin: str, start: pd.Timestamp, rows: int, seconds: float) -> pd.DataFrame:
@@ -57,7 +66,7 @@ def ticks(rng, exchange: str, coin: str, start: pd.Timestamp, rows: int, seconds
         "receipt_timestamp": ts + rng.integers(1_000_000, 50_000_000, rows).astype("timedelta64[ns]"),
         "price": price, "amount": real["quantity"].to_numpy()[index] * 40_000.0 / COINS[coin],
         "side": np.where(real["buyer_maker"].to_numpy()[index], "sell", "buy").astype(object),
-        "trade_id": (np.arange(rows) + 10**9).astype(str).astype(object),
+        "trade_id": np.arange(rows, dtype=np.int64) + 10**9,
     })
 
 
@@ -66,12 +75,36 @@ def flushes(rng, count: int, low: int = 50, high: int = 2000) -> list[pd.DataFra
     start = pd.Timestamp("2024-03-01")
     sizes = np.exp(rng.uniform(np.log(low), np.log(high), (24, count))).astype(int)
     parts = []
-    for i, (exchange, coin) in enumerate((e, c) for e in ("BINANCE", "KRAKEN", "BITFINEX") for c in COINS):
+    for i, (exchange, coin) in enumerate((e, c) for e in EXCHANGES for c in COINS):
         frame = ticks(rng, exchange, coin, start, int(sizes[i].sum()), count)
         frame["flush"] = np.repeat(np.arange(count), sizes[i])
         parts.append(frame)
     every = pd.concat(parts, ignore_index=True)
     return [group.drop(columns="flush").reset_index(drop=True) for _, group in every.groupby("flush")]
+
+
+def pipeline_flushes(rng, rate: float, count: int, interval: float = 1.0) -> list[list[pd.DataFrame]]:
+    """``count`` flushes of ``interval`` s at ``rate`` trades/s, each as the batcher's submissions.
+
+    Each coin gets its share of the simulated market's trades, split evenly over the
+    three exchanges; a flush holds every symbol's trades of its interval, interleaved in
+    time as they arrive, cut into ``SUBMITS_PER_FLUSH`` batches.
+    """
+    start, seconds = pd.Timestamp("2024-03-01"), count * interval
+    shares = np.array([COIN_SPECS[coin].share for coin in COINS])
+    parts = []
+    for exchange in EXCHANGES:
+        for coin, share in zip(COINS, shares / shares.sum()):
+            rows = max(2, rng.poisson(rate * share / len(EXCHANGES) * seconds))
+            parts.append(ticks(rng, exchange, coin, start, rows, seconds))
+    every = pd.concat(parts, ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
+    flush = ((every["timestamp"] - start) / pd.Timedelta(seconds=interval)).astype(int).clip(upper=count - 1)
+    result = []
+    for _, group in every.groupby(flush):
+        cuts = np.linspace(0, len(group), SUBMITS_PER_FLUSH + 1).astype(int)
+        group = group.reset_index(drop=True)
+        result.append([group.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a])
+    return result
 
 
 def sql_rows(df: pd.DataFrame):
@@ -96,7 +129,7 @@ class SQLite:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE trades (symbol TEXT, timestamp INTEGER, receipt_timestamp INTEGER,"
-                        " price REAL, amount REAL, side TEXT, trade_id TEXT)")
+                        " price REAL, amount REAL, side TEXT, trade_id INTEGER)")
         self.db.execute("CREATE INDEX trades_symbol_time ON trades (symbol, timestamp)")
 
     def append(self, df: pd.DataFrame) -> None:
@@ -137,7 +170,7 @@ class Postgres:
         """An empty, indexed ``trades`` table."""
         self.db.execute("DROP TABLE IF EXISTS trades")
         self.db.execute("CREATE TABLE trades (symbol TEXT, timestamp BIGINT, receipt_timestamp BIGINT,"
-                        " price DOUBLE PRECISION, amount DOUBLE PRECISION, side TEXT, trade_id TEXT)")
+                        " price DOUBLE PRECISION, amount DOUBLE PRECISION, side TEXT, trade_id BIGINT)")
         self.db.execute("CREATE INDEX trades_symbol_time ON trades (symbol, timestamp)")
 
     def _run(self, program: str, *args: str) -> None:
@@ -159,7 +192,7 @@ class Postgres:
             for chunk in copy:
                 buffer.write(chunk)
         buffer.seek(0)
-        types = {"symbol": object, "timestamp": np.int64, "receipt_timestamp": np.int64, "side": object, "trade_id": str}
+        types = {"symbol": object, "timestamp": np.int64, "receipt_timestamp": np.int64, "side": object, "trade_id": np.int64}
         return sql_frame(pd.read_csv(buffer, names=COLUMNS, dtype=types))
 
     def close(self) -> None:
@@ -184,37 +217,49 @@ def per_symbol(batch: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
             for key, part in batch.groupby(["exchange", "symbol"], sort=False)]
 
 
-def append_rates(batches: list[pd.DataFrame], work: Path, postgres, raw: bool = True) -> dict:
-    """Rows/s of each way to store ``batches`` (one call per flush) into a fresh store."""
+def append_rates(batches: list[pd.DataFrame], work: Path, postgres) -> dict:
+    """Seconds each store takes to store ``batches`` (one call per batch) into a fresh store."""
     from arcticdb.version_store.library import WritePayload
 
-    rows, rates = sum(map(len, batches)), {}
-    name = f"a{len(list(work.iterdir()))}"
+    name, seconds = f"a{len(list(work.iterdir()))}", {}
     store = TickStore(f"lmdb://{work}/{name}-store")
-    rates["arcticdb_tickstore"] = rows / timed(lambda: [store.write("trades", b) for b in batches])
-    if raw:
-        writer = StoreWriter(TickStore(f"lmdb://{work}/{name}-writer"), flush_interval=3600, compact_interval=None)
-
-        def through_writer():
-            for batch in batches:
-                writer.submit("trades", batch)
-                writer.flush()
-        rates["arcticdb_storewriter"] = rows / timed(through_writer)
-        writer.close()
-        prepared = [per_symbol(b) for b in batches]
-        library = TickStore(f"lmdb://{work}/{name}-raw")._backend.libraries["trades"]
-        rates["arcticdb_raw_append"] = rows / timed(
-            lambda: [library.append(s, f, prune_previous_versions=True) for flush in prepared for s, f in flush])
+    seconds["arcticdb_tickstore"] = timed(lambda: [store.write("trades", b) for b in batches])
     prepared = [per_symbol(b) for b in batches]
     library = TickStore(f"lmdb://{work}/{name}-batch")._backend.libraries["trades"]
-    rates["arcticdb_raw_append_batch"] = rows / timed(lambda: [library.append_batch(
+    seconds["arcticdb_raw_append_batch"] = timed(lambda: [library.append_batch(
         [WritePayload(s, f) for s, f in flush], prune_previous_versions=True) for flush in prepared])
     sqlite = SQLite(work / f"{name}.sqlite")
-    rates["sqlite"] = rows / timed(lambda: [sqlite.append(b) for b in batches])
+    seconds["sqlite"] = timed(lambda: [sqlite.append(b) for b in batches])
     if postgres is not None:
         postgres.reset()
-        rates["postgres"] = rows / timed(lambda: [postgres.append(b) for b in batches])
-    return rates
+        seconds["postgres"] = timed(lambda: [postgres.append(b) for b in batches])
+    return seconds
+
+
+def pipeline_rates(flushes: list[list[pd.DataFrame]], work: Path, postgres, interval: float = 1.0) -> dict:
+    """Each store given the same flushes as the pipeline makes them (see :func:`pipeline_flushes`)."""
+    whole = [pd.concat(flush, ignore_index=True) for flush in flushes]
+    rows = sum(map(len, whole))
+    writer = StoreWriter(TickStore(f"lmdb://{work}/w{len(list(work.iterdir()))}"), flush_interval=3600,
+                         compact_interval=None)
+
+    def through_writer():
+        for flush in flushes:
+            for batch in flush:
+                writer.submit("trades", batch)
+            writer.flush()
+    seconds = {"arcticdb_storewriter": timed(through_writer)}
+    writer.close()
+    assert writer.rows_stored["trades"] == rows and writer.errors == 0
+    seconds.update(append_rates(whole, work, postgres))
+    sizes = [len(part) for batch in whole for _, part in per_symbol(batch)]
+    rates = {name: rows / value for name, value in seconds.items()}
+    return {"rows": rows, "flushes": len(flushes), "flush_interval": interval,
+            "rows_per_flush": rows / len(flushes), "submits_per_flush": SUBMITS_PER_FLUSH,
+            "rows_per_symbol_append": {"min": int(np.min(sizes)), "median": float(np.median(sizes)),
+                                       "max": int(np.max(sizes))},
+            "rows_per_s": rates, "busy": {name: value / (len(flushes) * interval) for name, value in seconds.items()},
+            "ratio": ratios(rates, "arcticdb_storewriter"), "ratio_tickstore": ratios(rates, "arcticdb_tickstore")}
 
 
 def read_rates(rng, work: Path, postgres, days: int, rows_per_day: int) -> dict:
@@ -276,7 +321,6 @@ def ratios(rates: dict, numerator: str, others=("sqlite", "postgres")) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--flushes", type=int, default=20, help="one-second flushes of 24 symbols")
     parser.add_argument("--days", type=int, default=3, help="days of ticks for the read test")
     parser.add_argument("--rows-per-day", type=int, default=150_000, help="trades per symbol per day")
     parser.add_argument("--seed", type=int, default=7)
@@ -289,19 +333,18 @@ def main(argv=None) -> dict:
         postgres, postgres_status = None, f"unavailable: {str(error).splitlines()[0]}"
     try:
         started = time.perf_counter()
-        batches = flushes(rng, args.flushes)
-        appends = append_rates(batches, work, postgres)
+        pipeline = {name: pipeline_rates(pipeline_flushes(rng, rate, count), work, postgres)
+                    for name, (rate, count) in PROFILES.items()}
         sweep = {}
-        for size in (50, 200, 1000, 5000):
+        for size in (50, 200, 1000, 5000, 20000):
             sized = flushes(rng, max(2, 100_000 // (24 * size)), size, size + 1)
-            sweep[size] = append_rates(sized, work, postgres, raw=False)
+            rows = sum(map(len, sized))
+            sweep[size] = {name: rows / value for name, value in append_rates(sized, work, postgres).items()}
         reads = read_rates(rng, work, postgres, args.days, args.rows_per_day)
         result = {
             "postgres": postgres_status,
-            "append_rows": sum(map(len, batches)), "append_flushes": len(batches),
-            "append_rows_per_s": appends,
-            "append_ratio": ratios(appends, "arcticdb_tickstore"),
-            "append_ratio_raw_batch": ratios(appends, "arcticdb_raw_append_batch"),
+            "pipeline_trades_per_s": {name: rate for name, (rate, _) in PROFILES.items()},
+            "append_pipeline": pipeline,
             "append_sweep_rows_per_s": sweep,
             "append_sweep_ratio": {size: ratios(rates, "arcticdb_tickstore") for size, rates in sweep.items()},
             "read_one_day": reads,
@@ -323,12 +366,15 @@ def main(argv=None) -> dict:
 
 def table(result: dict) -> str:
     """A readable summary of ``result``."""
-    lines = [f"PostgreSQL: {result['postgres']}",
-             f"Appends: {result['append_rows']:,} rows in {result['append_flushes']} flushes of 24 symbols "
-             "(50-2000 rows per symbol)"]
-    lines += [f"  {name:28s} {rate:12,.0f} rows/s" for name, rate in result["append_rows_per_s"].items()]
-    lines += [f"  ArcticDB (TickStore.write) / {k}: {v:.2f}x" for k, v in result["append_ratio"].items()]
-    lines += [f"  ArcticDB (raw append_batch) / {k}: {v:.2f}x" for k, v in result["append_ratio_raw_batch"].items()]
+    lines = [f"PostgreSQL: {result['postgres']}"]
+    for name, p in result["append_pipeline"].items():
+        sizes = p["rows_per_symbol_append"]
+        lines.append(f"Appends, {name} ({result['pipeline_trades_per_s'][name]:,} trades/s): {p['flushes']} flushes of "
+                     f"{p['flush_interval']:g} s, {p['rows_per_flush']:,.0f} rows in {p['submits_per_flush']} submits, "
+                     f"{sizes['min']:,}-{sizes['max']:,} (median {sizes['median']:,.0f}) rows per symbol-append")
+        lines += [f"  {k:28s} {v:12,.0f} rows/s  busy {p['busy'][k]:7.1%} of a core" for k, v in p["rows_per_s"].items()]
+        lines += [f"  ArcticDB (StoreWriter) / {k}: {v:.2f}x" for k, v in p["ratio"].items()]
+        lines += [f"  ArcticDB (TickStore.write) / {k}: {v:.2f}x" for k, v in p["ratio_tickstore"].items()]
     lines.append("Rows per append sweep (rows/s):")
     for size, rates in result["append_sweep_rows_per_s"].items():
         lines.append(f"  {size:5d}: " + "  ".join(f"{k} {v:,.0f}" for k, v in rates.items()))

@@ -313,3 +313,37 @@ def test_symbols_version_and_snapshots(store):
         "BINANCE/BTC-USDT/1m", "BINANCE/BTC-USDT/5m"}
     with pytest.raises(ValueError, match="already exists"):
         store.snapshot("report-1")
+
+
+@pytest.mark.parametrize("long_ties", [False, True], ids=["short-ties", "long-ties"])
+def test_multi_symbol_batches_are_deduplicated_like_pandas(store, long_ties):
+    """Shuffled symbols, repeats inside tied times (short or long runs), repeats of stored rows."""
+    trades = pd.concat([real_trades(), real_trades("KRAKEN", "BTC-USD")], ignore_index=True)
+    run = trades.groupby(["exchange", "timestamp"])["trade_id"].transform("size")
+    trades = trades if long_ties else trades[run.to_numpy() <= 3]  # doubled: runs of at most 6 rows
+    burst = trades.iloc[[0] * 40].assign(timestamp=trades["timestamp"].iloc[1500],
+                                         trade_id=np.arange(40) % 25 + 10**12)  # 40 rows, 25 trades, one time
+    batch = pd.concat([trades, burst if long_ties else None, trades.sample(500, random_state=1)], ignore_index=True)
+    batch = batch.sample(frac=1, random_state=2, ignore_index=True)
+    identity = ["exchange", "symbol", "timestamp", "trade_id"]
+    expected = batch.drop_duplicates(identity)  # the reference: pandas' own duplicate test, first kept
+    first, second = batch.iloc[:3000], batch.iloc[2500:]
+    result = store.write_result("trades", [first, second.iloc[:100], second.iloc[100:]])
+    assert result.rows == len(expected) and not result.failed and len(result.receipts) == len(expected)
+    assert store.write("trades", batch) == 0
+    for (exchange, symbol), rows in expected.groupby(["exchange", "symbol"]):
+        stored = store.read_trades(exchange, symbol)
+        assert stored.index.is_monotonic_increasing
+        pd.testing.assert_frame_equal(canonical(stored), canonical(stored_form("trades", rows)))
+
+
+def test_writer_flushes_on_its_deadline_and_on_max_rows(store):
+    trades = real_trades()
+    with StoreWriter(store, flush_interval=0.05, compact_interval=None) as writer:
+        writer.submit("trades", trades.iloc[:1000])
+        wait_until(lambda: writer.rows_stored["trades"] == 1000)  # no flush() call: the deadline
+    with StoreWriter(store, flush_interval=3600, max_rows=500, compact_interval=None) as writer:
+        writer.submit("trades", trades.iloc[1000:])
+        wait_until(lambda: writer.rows_stored["trades"] == 1001)  # far before the deadline: max_rows
+        assert writer.backlog_rows == 0
+    assert len(store.read_trades("BINANCE", "BTC-USDT")) == 2001

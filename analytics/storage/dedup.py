@@ -68,12 +68,38 @@ class Plan:
     tail: Tail  # the tail once ``data`` is committed
 
 
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a bijection of uint64 that mixes every bit into every other."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def identity(kind: str, data, rows: np.ndarray | None = None) -> np.ndarray:
+    """64-bit identities of rows without their time: a trade's id, else a hash; NaN equals NaN.
+
+    ``data`` maps column names to values (a DataFrame or a dict of arrays); ``rows``
+    selects rows (all by default).
+    """
+    columns = IDENTITY[kind] or []
+    values = [np.asarray(data[c]) if rows is None else np.asarray(data[c])[rows] for c in columns]
+    if len(values) == 1 and values[0].dtype.kind in "iu" and values[0].dtype.itemsize == 8:
+        return values[0].view(np.uint64)
+    frame = pd.DataFrame(dict(zip(columns, values)), copy=False)
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def mix(times: np.ndarray, ident: np.ndarray) -> np.ndarray:
+    """Row keys from times and identities; for one time, equal keys mean equal identities."""
+    return _splitmix(ident ^ _splitmix(np.asarray(times).view(np.uint64)))
+
+
 def row_keys(kind: str, frame: pd.DataFrame) -> np.ndarray:
-    """64-bit hashes of the rows' identities (index included); NaN equals NaN."""
-    columns = IDENTITY[kind]
-    if columns is None:
+    """64-bit keys of the rows' identities (index included); NaN equals NaN."""
+    if IDENTITY[kind] is None:
         return frame.index.values.view(np.uint64)
-    return pd.util.hash_pandas_object(frame[columns], index=True).to_numpy()
+    return mix(frame.index.values, identity(kind, frame))
 
 
 def _select(frame: pd.DataFrame, keys: np.ndarray, mask: np.ndarray):

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from arcticdb.version_store.library import DataError, UpdatePayload, WritePayload
 
-from .. import schema
-from .backend import INDEX, KEYS, KINDS, open_backend
+from .backend import KEYS, KINDS, open_backend
+from .batch import Batch, columns, drop_stored, plan_append
 from .dedup import Tail, plan, row_keys
 from .errors import LockError, StoreError, one_line
 from .reads import date_range, describe, split_symbol, unknown_symbol
@@ -30,28 +30,6 @@ class WriteResult:
     rows: int
     receipts: np.ndarray  # receipt_timestamp of each stored row (trades, quotes)
     failed: dict  # symbol -> the error (StoreError or LockError), one line
-
-
-def _split(kind: str, df: pd.DataFrame):
-    """Yield ``(symbol, frame, row keys)`` per symbol of a conformed batch.
-
-    One stable sort by (symbol, time) and one hashing pass for the whole batch; each
-    symbol's frame is a slice of it, indexed by time, without the key columns.
-    """
-    keys, index = KEYS[kind], INDEX[kind]
-    columns, codes = [df[key].to_numpy() for key in keys], np.zeros(len(df), np.int64)
-    for column in columns:
-        column_codes, uniques = pd.factorize(column)
-        codes = codes * len(uniques) + column_codes
-    frame = df.drop(columns=keys).set_index(index)
-    hashes = row_keys(kind, frame)
-    order = np.lexsort((frame.index.values, codes))
-    if not (np.diff(order) == 1).all():
-        frame, hashes, codes = frame.take(order), hashes[order], codes[order]
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(codes)]):
-        symbol = "/".join(column[order[start]] for column in columns)
-        yield symbol, frame.iloc[start:end], hashes[start:end]
 
 
 def _check_kind(kind: str) -> None:
@@ -116,31 +94,43 @@ class TickStore:
             raise type(error)(f"{len(result.failed)} {kind} symbols not stored, e.g. {error}")
         return result.rows
 
-    def write_result(self, kind: str, df: pd.DataFrame) -> WriteResult:
+    def write_result(self, kind: str, df) -> WriteResult:
         """Like :meth:`write`, but report per-symbol failures instead of raising.
 
-        Symbols that fail (another process holds the lock, ArcticDB refuses the data)
-        are listed in ``failed``; the others are stored.
+        ``df`` may also be a list of batches, stored as if concatenated (without the
+        copy). Symbols that fail (another process holds the lock, ArcticDB refuses the
+        data) are listed in ``failed``; the others are stored.
         """
         _check_kind(kind)
-        if df.empty:
+        frames = [frame for frame in ([df] if isinstance(df, pd.DataFrame) else df) if len(frame)]
+        if not frames:
             return WriteResult(0, np.empty(0, "datetime64[ns]"), {})
-        df = schema.conform(kind, df)
+        batch = Batch(kind, columns(kind, frames))
         backend = self._backend
         library = backend.libraries[kind]
         with backend.mutex:
-            plans, failed, stored = {}, {}, []
-            for symbol, frame, row_keys_ in _split(kind, df):
+            failed, tails, late = {}, {}, set()
+            for i, symbol in enumerate(batch.symbols):
                 if backend.locks is not None:
                     try:
                         backend.locks.acquire(kind, symbol)
                     except LockError as error:
                         failed[symbol] = error
                         continue
-                reader = functools.partial(self._read_range, library, symbol)
-                plans[symbol] = plan(kind, frame, row_keys_, self._tail(kind, symbol), reader)
-            results = self._commit(library, plans)
-            for symbol, result in results.items():
+                tails[i] = self._tail(kind, symbol)
+                if kind == "bars" or not drop_stored(batch, i, tails[i]):
+                    late.add(i)
+            frame, starts, ends = batch.frame()
+            plans = {}
+            for i, tail in tails.items():
+                symbol, part = batch.symbols[i], frame.iloc[starts[i]:ends[i]]
+                if i in late:
+                    reader = functools.partial(self._read_range, library, symbol)
+                    plans[symbol] = plan(kind, part, row_keys(kind, part), tail, reader)
+                else:
+                    plans[symbol] = plan_append(batch, i, part, tail)
+            stored = []
+            for symbol, result in self._commit(library, plans).items():
                 if isinstance(result, DataError):
                     failed[symbol] = StoreError(f"{kind} {symbol}: {one_line(Exception(result.exception_string))}")
                     continue

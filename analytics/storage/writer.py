@@ -1,10 +1,18 @@
 """The pipeline's storage sink: a background thread that batches submissions into a TickStore.
 
 :meth:`StoreWriter.submit` only appends to a list under a lock, so the event loop never
-waits on ArcticDB. The thread flushes every ``flush_interval`` seconds, or as soon as
-``max_rows`` rows are waiting, one :meth:`TickStore.write_result` per kind over every
-symbol (ArcticDB's batch calls). A failed write is logged, counted and retried with
-backoff: submitted rows are never dropped, and de-duplication makes retries idempotent.
+waits on ArcticDB. The thread flushes when the oldest waiting batch has waited
+``flush_interval`` seconds, or as soon as ``max_rows`` rows are waiting, or on
+:meth:`~StoreWriter.flush`: one :meth:`TickStore.write_result` per kind over every symbol
+(ArcticDB's batch calls), given the waiting batches as they are (no concatenation).
+
+The policy follows ArcticDB's costs: an append costs about 1 ms per symbol whatever its
+size, so rows per append, not appends, should grow with the message rate. A deadline on
+the oldest row does that: at a flood every symbol gets one large append per deadline,
+at a calm rate one small append per deadline, and a row never waits longer than
+``flush_interval`` plus one commit (the storage latency target is p99 <= 2 s from
+receipt). A failed write is logged, counted and retried with backoff: submitted rows are
+never dropped, and de-duplication makes retries idempotent.
 """
 
 import logging
@@ -16,6 +24,7 @@ import pandas as pd
 
 from .. import schema
 from ..metrics import LatencyHistogram
+from .batch import conformed
 from .errors import one_line
 from .store import KINDS, TickStore
 
@@ -30,9 +39,9 @@ class StoreWriter:
     store : TickStore
         Where to store.
     flush_interval : float
-        Seconds between flushes.
+        Longest a submitted batch waits before the flush that commits it starts.
     max_rows : int
-        Flush early once this many rows wait.
+        Flush early once this many rows wait (bounds memory and a commit's duration).
     compact_interval : float or None
         Seconds between :meth:`TickStore.compact` calls from the writer thread; None: never.
     retry_delay : float
@@ -67,7 +76,7 @@ class StoreWriter:
         self.latency = LatencyHistogram()
         self.on_commit = []
         self._cond = threading.Condition()
-        self._pending: list[tuple[int, str, pd.DataFrame]] = []  # (sequence, kind, batch)
+        self._pending: list[tuple[int, str, pd.DataFrame, float]] = []  # (sequence, kind, batch, submitted)
         self._submitted = self._committed = self._backlog = 0
         self._flush_now = self._closing = False
         self._thread = threading.Thread(target=self._run, name="tickscope-store-writer", daemon=True)
@@ -97,7 +106,7 @@ class StoreWriter:
             if self._closing:
                 raise ValueError("StoreWriter is closed")
             self._submitted += 1
-            self._pending.append((self._submitted, kind, df))
+            self._pending.append((self._submitted, kind, df, time.monotonic()))
             self._backlog += len(df)
             if self._backlog >= self.max_rows:
                 self._cond.notify_all()
@@ -128,15 +137,15 @@ class StoreWriter:
         delay, next_compact = self.retry_delay, self._next(self.compact_interval)
         while True:
             with self._cond:
-                deadline = time.monotonic() + self.flush_interval
-                self._cond.wait_for(lambda: self._closing or self._flush_now or self._backlog >= self.max_rows,
-                                    max(0.0, deadline - time.monotonic()))
-                batch, self._pending, self._flush_now = self._pending, [], False
-                closing = self._closing
+                self._cond.wait_for(self._due, self._until_due(next_compact))
+                due, closing = self._due(), self._closing
+                batch = []
+                if due:
+                    batch, self._pending, self._flush_now = self._pending, [], False
             failed = self._commit(batch)
             with self._cond:
                 self._pending = failed + self._pending
-                self._backlog -= sum(len(df) for _, _, df in batch) - sum(len(df) for _, _, df in failed)
+                self._backlog -= sum(len(item[2]) for item in batch) - sum(len(item[2]) for item in failed)
                 self._committed = self._pending[0][0] - 1 if self._pending else self._submitted
                 self._cond.notify_all()
                 done = closing and not self._pending
@@ -146,10 +155,25 @@ class StoreWriter:
                 time.sleep(delay)  # back off while the store is failing
                 delay = min(delay * 2, 30.0)
                 continue
-            delay = self.retry_delay
+            if batch:
+                delay = self.retry_delay
             if next_compact is not None and time.monotonic() >= next_compact:
                 self._compact()
                 next_compact = self._next(self.compact_interval)
+
+    def _due(self) -> bool:
+        """Whether to flush now (called holding the lock)."""
+        if self._closing or self._flush_now or self._backlog >= self.max_rows:
+            return True
+        return bool(self._pending) and time.monotonic() - self._pending[0][3] >= self.flush_interval
+
+    def _until_due(self, next_compact: float | None) -> float:
+        """Seconds until the oldest waiting batch is due, or until compaction, at most ``flush_interval``."""
+        now = time.monotonic()
+        wait = self._pending[0][3] + self.flush_interval - now if self._pending else self.flush_interval
+        if next_compact is not None:
+            wait = min(wait, next_compact - now)
+        return max(0.0, wait)
 
     @staticmethod
     def _next(interval):
@@ -160,11 +184,11 @@ class StoreWriter:
         failed = []
         for kind in KINDS:
             items = [item for item in batch if item[1] == kind]
-            frames = [frame for frame in (self._conform(kind, df) for _, _, df in items) if frame is not None]
+            frames = [frame for frame in (self._conform(kind, item[2]) for item in items) if frame is not None]
             if not frames:
                 continue
             try:
-                result = self.store.write_result(kind, pd.concat(frames, ignore_index=True))
+                result = self.store.write_result(kind, frames)
             except Exception as error:  # any store failure: keep the rows and retry
                 self._error(f"storing {kind} failed, will retry: {one_line(error)}")
                 failed.extend(items)
@@ -179,7 +203,7 @@ class StoreWriter:
     def _conform(self, kind: str, df: pd.DataFrame) -> pd.DataFrame | None:
         """The batch in the schema's dtypes, or None (logged, counted) if it cannot be."""
         try:
-            return schema.conform(kind, df)
+            return conformed(kind, df)
         except (TypeError, ValueError) as error:
             self._error(f"rejected a {kind} batch of {len(df)} rows not in the schema: {one_line(error)}")
             return None
