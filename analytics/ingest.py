@@ -11,6 +11,7 @@ import time
 
 from analytics.feeds import CHANNELS, DEFAULT_SYMBOLS, LIVE_EXCHANGES, Batcher, MarketFeed, Subscription
 from analytics.feeds.sources import parse_source, resolve
+from analytics.feeds.workers import FeedWorkers
 from analytics.metrics import Counters
 from analytics.pipeline import Hub, Pipeline
 from analytics.schema import TIMEFRAMES
@@ -58,12 +59,17 @@ class Ingest:
     exchange : LocalExchange or RemoteExchange, optional
         An already running local exchange to read from (e.g. ``analytics.exchange.attach(url)``
         for one in another process) instead of starting one; it is not stopped with the ingest.
+    workers : bool
+        Run cryptofeed, its callbacks and the batcher in one process per exchange
+        (:class:`~analytics.feeds.workers.FeedWorkers`), so this process's loop only sees
+        batches; False runs them all on this loop.
     """
 
     def __init__(self, source: str = "auto", exchanges=None, symbols=None, store=None, channels=CHANNELS,
                  depth: int = 10, rate: float = 50.0, speed: float = 1.0, batch_interval: float = 0.05,
                  batch_rows: int = 5000, flush_interval: float = 1.0, hub_maxlen: int = 50_000,
-                 timeframes=tuple(TIMEFRAMES), probe_timeout: float = 3.0, seed=None, exchange=None):
+                 timeframes=tuple(TIMEFRAMES), probe_timeout: float = 3.0, seed=None, exchange=None,
+                 workers: bool = True):
         self.source = parse_source(source)
         self.exchanges, self.symbols = _validate_names(exchanges, symbols)
         if not rate > 0 or not speed > 0:
@@ -76,7 +82,7 @@ class Ingest:
         self.hub = Hub(maxlen=hub_maxlen)
         self.writer = StoreWriter(self.store, flush_interval=flush_interval) if self.store else None
         self.pipeline = Pipeline(writer=self.writer, hub=self.hub, timeframes=timeframes)
-        self.batcher = Batcher(self.pipeline.emit, interval=batch_interval, max_rows=batch_rows, depth=depth)
+        self.batch_interval, self.batch_rows, self.workers = batch_interval, batch_rows, workers
         if exchange is not None and not self.source.local:
             raise ValueError("an exchange to attach to needs source simulator or replay:PATH")
         self.exchange = exchange
@@ -132,7 +138,14 @@ class Ingest:
         build = self._local_subscriptions if self.source.local else self._live_subscriptions
         try:
             subs = await asyncio.to_thread(build)
-            self.feed = MarketFeed(self.batcher, subs, depth=self.depth, counters=self.counters)
+            if self.workers:
+                status_url = self.exchange.status_url if self.source.local else None
+                self.feed = FeedWorkers(self.pipeline.emit, subs, status_url, depth=self.depth,
+                                        interval=self.batch_interval, max_rows=self.batch_rows, counters=self.counters)
+            else:
+                batcher = Batcher(self.pipeline.emit, interval=self.batch_interval, max_rows=self.batch_rows,
+                                  depth=self.depth)
+                self.feed = MarketFeed(batcher, subs, depth=self.depth, counters=self.counters)
             await self.feed.start()
         except BaseException:
             await self.stop()
@@ -162,7 +175,7 @@ class Ingest:
         for (exchange, group, name), value in self.counters.snapshot().items():
             if group == "errors":
                 counts[name] = counts.get(name, 0) + value
-        counts["pipeline"] = self.batcher.errors
+        counts["pipeline"] = self.feed.errors if self.feed is not None else 0
         counts["storage"] = self.writer.errors if self.writer else 0
         return counts
 
@@ -202,9 +215,8 @@ class Ingest:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        if self.feed is not None:
+        if self.feed is not None and not self.pipeline.closed:
             await self.feed.stop()
-            self.feed = None
         self.pipeline.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)

@@ -140,3 +140,18 @@ def test_segment_sums_continue_exactly_across_any_split():
     partial[nonempty] = segment_sums(first, np.r_[0, np.cumsum(sizes)[:-1]][nonempty])
     rest = bounds[1:] - np.array([cut[a] for a in bounds[:-1]])
     assert segment_sums(second, np.r_[0, np.cumsum(rest)[:-1]], partial).tolist() == expected
+
+
+@pytest.mark.parametrize("lengths", [[1], [5000], [3, 4000], [1] * 300 + [2000, 17, 600]],
+                         ids=["one value", "one long segment", "two segments", "mixed lengths"])
+def test_segment_sums_equal_a_per_value_loop(lengths):
+    rng = np.random.default_rng(len(lengths))
+    values = rng.lognormal(size=(sum(lengths), 2)) * 10.0 ** rng.integers(-6, 6, (sum(lengths), 2))
+    init = rng.lognormal(size=(len(lengths), 2)) * 1e3
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+    expected = init.copy()
+    for segment, (a, n) in enumerate(zip(offsets, lengths)):
+        for row in values[a:a + n]:
+            expected[segment] += row
+    assert segment_sums(values, offsets, init).tolist() == expected.tolist()
+    assert segment_sums(values[:, 1], offsets, init[:, 1]).tolist() == expected[:, 1].tolist()

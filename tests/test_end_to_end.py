@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from cryptofeed.defines import TRADES
 from cryptofeed.raw_data_collection import playback
+from cryptofeed.symbols import Symbols
 
 from analytics.ingest import Ingest
 from analytics.storage import TickStore
@@ -53,8 +54,10 @@ def trade_keys(frame: pd.DataFrame, exchange: str) -> list:
     return sorted(zip(frame["symbol"], frame["trade_id"].astype("int64")))
 
 
-async def test_every_trade_sent_is_stored_exactly_once(tmp_path):
-    ingest = Ingest(source="simulator", symbols=SYMBOLS, store=f"lmdb://{tmp_path}/store", rate=100, seed=7)
+@pytest.mark.parametrize("workers", [True, False], ids=["feed-workers", "in-process"])
+async def test_every_trade_sent_is_stored_exactly_once(tmp_path, workers):
+    ingest = Ingest(source="simulator", symbols=SYMBOLS, store=f"lmdb://{tmp_path}/store", rate=100, seed=7,
+                    workers=workers)
     await ingest.start()
     exchange = ingest.exchange
     try:
@@ -92,6 +95,7 @@ def played_back(exchange: str, folder: Path) -> pd.DataFrame:
         rows.append((t.symbol, t.id, t.timestamp, float(t.price), float(t.amount), t.side))
 
     files = [str(p) for p in sorted(folder.glob(f"{exchange}.*"))]
+    Symbols.clear()  # playback uses the process-wide symbol cache when it is filled; let it read the capture's
     playback(exchange, files, callbacks={TRADES: trade})
     frame = pd.DataFrame(rows, columns=["symbol", "trade_id", "timestamp", "price", "amount", "side"])
     return frame
@@ -124,8 +128,25 @@ def test_replay_stores_what_cryptofeed_playback_yields_and_a_second_run_adds_not
         assert len(stored_trades(store, ex, symbols)) == counts[ex], ex
 
 
-async def test_malformed_frames_and_dropped_connections_are_survived_and_counted(tmp_path):
-    ingest = Ingest(source="simulator", symbols=SYMBOLS[:2], store=f"lmdb://{tmp_path}/store", rate=100, seed=3)
+async def test_a_feed_worker_that_dies_is_reported_and_the_others_go_on(tmp_path):
+    ingest = Ingest(source="simulator", symbols=SYMBOLS[:1], store=f"lmdb://{tmp_path}/store", rate=100, seed=5)
+    await ingest.start()
+    try:
+        await poll(lambda: all(trades_received(ingest, ex) > 0 for ex in EXCHANGES), 60, "first trades")
+        victim = ingest.feed.workers[0]
+        victim.process.kill()
+        await poll(lambda: ingest.errors()["pipeline"] == 1, 30, "the dead worker to be reported")
+        others = {w.exchange: trades_received(ingest, w.exchange) for w in ingest.feed.workers[1:]}
+        await poll(lambda: all(trades_received(ingest, ex) > n for ex, n in others.items()), 30,
+                   "the other exchanges to go on")
+    finally:
+        await ingest.stop()
+
+
+@pytest.mark.parametrize("workers", [True, False], ids=["feed-workers", "in-process"])
+async def test_malformed_frames_and_dropped_connections_are_survived_and_counted(tmp_path, workers):
+    ingest = Ingest(source="simulator", symbols=SYMBOLS[:2], store=f"lmdb://{tmp_path}/store", rate=100, seed=3,
+                    workers=workers)
     await ingest.start()
     try:
         await poll(lambda: all(trades_received(ingest, ex) > 0 for ex in EXCHANGES), 60, "first trades")

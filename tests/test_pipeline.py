@@ -11,6 +11,7 @@ import streamz.sinks
 
 from analytics.bars import ohlcv
 from analytics.pipeline import BarBuilder, Hub, Pipeline
+from analytics.pipeline.groups import Groups
 from analytics.schema import BAR_COLUMNS, TIMEFRAMES, conform
 from analytics.storage import StoreWriter, TickStore
 
@@ -264,6 +265,51 @@ def test_hub_latest_depth_is_the_last_snapshot():
         "level": [0, 1, 0, 1], "price": [price - 1, price - 2, price + 1, price + 2]})
     hub.publish(key, pd.concat([snapshot(t, 10.0), snapshot(t + pd.Timedelta(1, "s"), 20.0)]))
     assert hub.latest(key)["price"].tolist() == [19.0, 18.0, 21.0, 22.0]
+
+
+def test_groups_number_keys_by_first_appearance():
+    exchange = np.array(["K", "B", "K", "B", "K"], dtype=object)
+    symbol = np.array(["S1", "S0", "S0", "S0", "S1"], dtype=object)
+    groups = Groups([exchange, symbol])
+    assert groups.keys == [("K", "S1"), ("K", "S0"), ("B", "S0")] and groups.bounds.tolist() == [0, 2, 3, 5]
+    assert groups.take(np.arange(5)).tolist() == [0, 4, 2, 1, 3]  # stable within a key
+    grouped = Groups([exchange[[0, 4, 2, 1, 3]], symbol[[0, 4, 2, 1, 3]]])
+    assert grouped.order is None and grouped.keys == groups.keys
+    assert Groups([np.array(["A", None, "A"], dtype=object)]).keys == [("A",), (None,)]
+    assert Groups([exchange[:0]]).keys == [] and Groups([exchange[:0]]).bounds.tolist() == [0]
+
+
+def random_bar_batches(rng, batches: int) -> list:
+    """Bars of 3 keys and 2 timeframes: forming updates, closes, gaps and late corrections."""
+    newest = {}
+    out = []
+    for _ in range(batches):
+        parts = []
+        for key in [(e, s, tf) for e in ("B", "K") for s in ("X", "Y") for tf in ("1m", "5m")][: rng.integers(1, 9)]:
+            last = newest.get(key, 0)
+            starts = np.sort(last + rng.integers(-3, 3, rng.choice([1, 1, 1, 2, 2, 3, 5])))
+            newest[key] = max(last, starts[-1])
+            parts.append(pd.DataFrame({"exchange": key[0], "symbol": key[1], "timeframe": key[2],
+                                       "start": pd.Timestamp("2024-01-01") + pd.to_timedelta(starts, "min"),
+                                       "close": rng.random(len(starts)), "closed": rng.random(len(starts)) < 0.5}))
+        batch = pd.concat(parts, ignore_index=True)
+        out.append(batch.sample(frac=1.0, random_state=int(rng.integers(1000))) if rng.random() < 0.3 else batch)
+    return out
+
+
+@pytest.mark.parametrize("maxlen", [4, 1000])
+def test_batch_publish_equals_publishing_each_key(maxlen):
+    """The hub's batch path (rows of many keys, bars upserted in place) against one publish per key."""
+    batched, alone = Hub(maxlen=maxlen), Hub(maxlen=maxlen)
+    for batch in random_bar_batches(np.random.default_rng(3), 200):
+        result = batched.publish_batch("bars", batch)
+        for (exchange, symbol, timeframe), rows in batch.groupby(["exchange", "symbol", "timeframe"], sort=False):
+            key = ("bars", exchange, symbol, timeframe)
+            assert alone.publish(key, rows.reset_index(drop=True)) == result[key]
+    assert batched.keys() == alone.keys()
+    for key in alone.keys():
+        pd.testing.assert_frame_equal(batched.read(key)[1], alone.read(key)[1])
+        assert batched.stats()[key] == alone.stats()[key]
 
 
 def test_reads_never_wait_for_a_publishing_thread():

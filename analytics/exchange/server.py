@@ -129,6 +129,11 @@ class LocalExchange:
         """cryptofeed channel names served on ``exchange``."""
         return self._source.channels_for(self._check(exchange))
 
+    @property
+    def status_url(self) -> str:
+        """Where :func:`analytics.exchange.attach` finds this exchange from another process."""
+        return f"http://{self.host}:{self.rest_port}/tickscope/status"
+
     def endpoints(self, exchange: str) -> dict:
         """``{"websocket": "wss://...", "rest": "http://...", "ssl": ssl.SSLContext}``."""
         path = self.venues[self._check(exchange)].protocol.path

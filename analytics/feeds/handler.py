@@ -120,6 +120,11 @@ class MarketFeed:
                              callbacks={c: callbacks[c] for c in sub.channels}, config=FEEDHANDLER_CONFIG))
         return feeds
 
+    @property
+    def errors(self) -> int:
+        """Batches the pipeline failed on."""
+        return self.batcher.errors
+
     async def start(self) -> None:
         """Build the feeds (their symbol look-ups block, so in a thread) and start them on this loop."""
         feeds = await asyncio.to_thread(self._build)
