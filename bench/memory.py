@@ -1,7 +1,8 @@
 """Memory: resident memory of the whole ingest path across millions of ticks.
 
 Floods the local exchange (its own process) into the full path (cryptofeed -> batcher
--> streamz -> ArcticDB + bars + hub) and samples this process's RSS. Target: flat, at
+-> streamz -> ArcticDB + bars + hub) and samples the RSS of this process and its feed
+workers. Target: flat, at
 most +5 % from the end of warm-up to the end. Warm-up is the first 40 % of the ticks:
 the hub's bounded buffers (50,000 rows per stream) fill during it, and the rows the hub
 holds are reported beside each sample to show it.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import psutil  # noqa: E402
 from common import emit, exchange_process, rss_mb  # noqa: E402
 
 from analytics.ingest import Ingest  # noqa: E402
@@ -28,6 +30,17 @@ def hub_rows(hub) -> int:
     return sum(s["rows"] for s in hub.stats().values())
 
 
+def client_rss_mb(server) -> float:
+    """RSS of this process and its feed workers (not the local exchange's process)."""
+    me = psutil.Process()
+    return sum(rss_mb(p.pid) for p in [me, *me.children()] if p.pid != server.pid)
+
+
+def sample(ticks, remote, start, ingest) -> tuple:
+    """(ticks, client RSS MB, seconds, rows held by the hub)."""
+    return ticks, client_rss_mb(remote.process), time.monotonic() - start, hub_rows(ingest.hub)
+
+
 async def run(remote, ticks: int, store: str, samples: list) -> Ingest:
     ingest = Ingest(source="simulator", exchange=remote, store=store)
     await ingest.start()
@@ -36,9 +49,9 @@ async def run(remote, ticks: int, store: str, samples: list) -> Ingest:
         step = ticks // 40
         while (done := ingest.messages()) < ticks:
             if not samples or done >= samples[-1][0] + step:
-                samples.append((done, rss_mb(), time.monotonic() - start, hub_rows(ingest.hub)))
+                samples.append(sample(done, remote, start, ingest))
             await asyncio.sleep(0.2)
-        samples.append((ingest.messages(), rss_mb(), time.monotonic() - start, hub_rows(ingest.hub)))
+        samples.append(sample(ingest.messages(), remote, start, ingest))
     finally:
         await ingest.stop()
     return ingest
