@@ -6,6 +6,7 @@ app and the notebooks. Construct it (arguments are validated at once), then
 """
 
 import asyncio
+import gc
 import logging
 import time
 
@@ -150,6 +151,8 @@ class Ingest:
         except BaseException:
             await self.stop()
             raise
+        gc.collect()
+        gc.freeze()  # the long-lived objects of the libraries: no full collection walks them again (latency)
         self.started = time.time()
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 

@@ -9,6 +9,7 @@ DataFrame, ``done`` after the last one. A full pipe blocks the worker, never dro
 """
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import pickle
@@ -50,6 +51,8 @@ async def _serve(conn, spec: dict) -> None:
     except Exception as exc:
         _send(conn, "error", None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__, None)
         return
+    gc.collect()
+    gc.freeze()  # the libraries' long-lived objects: no full collection walks them again (latency)
     _send(conn, "ready", None, None, counters.snapshot())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
