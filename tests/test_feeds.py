@@ -14,6 +14,7 @@ from cryptofeed.types import OrderBook, Ticker, Trade
 
 from analytics.feeds import Batcher, Callbacks
 from analytics.feeds.callbacks import key_hash
+from analytics.metrics import Counters
 from analytics.feeds.sources import Source, parse_source, probe_live, resolve
 from analytics.schema import DEPTH_COLUMNS, QUOTE_COLUMNS, TRADE_COLUMNS
 
@@ -40,8 +41,9 @@ def real_trades() -> pd.DataFrame:
 
 async def test_trades_become_schema_batches_with_exact_values():
     sink = Collect()
-    batcher = Batcher(sink, interval=0.1, max_rows=500)
-    callbacks = Callbacks(batcher)
+    counters = Counters()
+    batcher = Batcher(sink, interval=0.1, max_rows=500, counters=counters)
+    callbacks = Callbacks(batcher, counters)
     raw = real_trades()
     for row in raw.itertuples():
         side = "sell" if row.buyer_maker else "buy"
@@ -62,7 +64,7 @@ async def test_trades_become_schema_batches_with_exact_values():
     np.testing.assert_array_equal(out.timestamp.to_numpy(), expected_ts)
     assert (out.receipt_timestamp - out.timestamp).dt.total_seconds().round(6).eq(0.01).all()
     assert out.trade_id.tolist() == raw.trade_id.tolist()
-    assert callbacks.counters.get(("BINANCE", "trades", "messages")) == len(raw)
+    assert counters.get(("BINANCE", "trades", "messages")) == len(raw)
 
 
 async def test_kraken_trades_get_a_stable_derived_id():

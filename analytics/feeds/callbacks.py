@@ -25,7 +25,8 @@ class Callbacks:
     batcher : analytics.feeds.batcher.Batcher
         Receives the rows.
     counters : analytics.metrics.Counters
-        Counts messages per ``(exchange, channel, "messages")``.
+        Counts ticker and book messages per ``(exchange, channel, "messages")``; trades
+        are counted by the batcher when it flushes them (give it the same counters).
 
     Notes
     -----
@@ -64,7 +65,6 @@ class Callbacks:
                 trade_id = key_hash(str(trade.id))
         self.batcher.add_trade((trade.exchange, trade.symbol, timestamp, receipt, float(trade.price),
                                 float(trade.amount), trade.side, trade_id))
-        self.counters.add((trade.exchange, "trades", "messages"))
 
     async def ticker(self, ticker, receipt_timestamp: float) -> None:
         receipt = float(receipt_timestamp)

@@ -107,6 +107,7 @@ class MarketFeed:
         self.subscriptions = subscriptions
         self.depth = depth
         self.counters = counters if counters is not None else Counters()
+        batcher.counters = self.counters  # it counts the trades it flushes
         self.callbacks = Callbacks(batcher, self.counters)
         self.handler = None
 
