@@ -7,6 +7,7 @@ one line on stderr and exit code 2.
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -93,9 +94,11 @@ async def _ingest(args) -> int:
 
     ingest = Ingest(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
                     rate=args.rate, speed=args.speed, seed=args.seed)
+    task = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # stop like Ctrl-C does
     try:
         await ingest.run(duration=args.duration, progress=Progress())
-    except asyncio.CancelledError:  # Ctrl-C: run() has stopped and flushed everything
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: run() has stopped and flushed everything
         LOG.info("interrupted")
     print(file=sys.stderr)
     trades = sum(v for k, v in ingest.counters.snapshot().items() if k[1:] == ("trades", "messages"))

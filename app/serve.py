@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import signal
 
 import panel as pn
 
@@ -39,9 +40,13 @@ def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, ad
     loop = asyncio.get_event_loop()
     loop.run_until_complete(ingest.start())
     LOG.info("serving %s on http://%s:%d", ingest.label, address, port)
+    # SIGTERM stops like Ctrl-C: the loop ends, then the ingest flushes everything to the store
+    signal.signal(signal.SIGTERM, lambda *_: server.io_loop.add_callback_from_signal(server.io_loop.stop))
     try:
         server.start()
         server.io_loop.start()
+    except KeyboardInterrupt:
+        LOG.info("interrupted")
     finally:
         loop.run_until_complete(ingest.stop())
     return 0

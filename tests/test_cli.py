@@ -77,7 +77,8 @@ def test_ingest_fills_the_store_and_leaves_no_log_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]  # no feedhandler.log, no ./data
 
 
-def test_ctrl_c_stops_ingest_and_stores_every_trade_received(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_ends_ingest_and_stores_every_trade_received(tmp_path, stop):
     args = [sys.executable, "-m", "analytics", "ingest", "--source", "simulator", "--rate", "100",
             "--symbols", "BTC-USDT", "--store", f"lmdb://{tmp_path}/store"]
     proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True,
@@ -86,7 +87,7 @@ def test_ctrl_c_stops_ingest_and_stores_every_trade_received(tmp_path):
         for line in proc.stderr:  # progress lines arrive once a second: wait for stored rows
             if "rows stored" in line and int(line.split("msgs/s")[1].split("rows")[0].replace(",", "")) > 0:
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         rest = proc.communicate(timeout=60)[1]
     finally:
         proc.kill()
