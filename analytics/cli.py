@@ -94,8 +94,13 @@ async def _ingest(args) -> int:
 
     ingest = Ingest(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
                     rate=args.rate, speed=args.speed, seed=args.seed)
-    task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # stop like Ctrl-C does
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def terminate():  # stop like Ctrl-C does, once: a second SIGTERM must not cut the flush short
+        loop.remove_signal_handler(signal.SIGTERM)
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
         await ingest.run(duration=args.duration, progress=Progress())
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: run() has stopped and flushed everything

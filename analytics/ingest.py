@@ -11,6 +11,7 @@ import logging
 import time
 
 from analytics.feeds import CHANNELS, DEFAULT_SYMBOLS, LIVE_EXCHANGES, Batcher, MarketFeed, Subscription
+from analytics.feeds.handler import listed_symbols
 from analytics.feeds.sources import parse_source, resolve
 from analytics.feeds.workers import FeedWorkers
 from analytics.metrics import Counters
@@ -75,6 +76,10 @@ class Ingest:
         self.exchanges, self.symbols = _validate_names(exchanges, symbols)
         if not rate > 0 or not speed > 0:
             raise ValueError("rate and speed must be positive")
+        if not 0.005 <= batch_interval <= 10 or batch_rows < 1:
+            raise ValueError("batch_interval must be 0.005 to 10 s and batch_rows positive")
+        if exchange is not None and not self.source.local:
+            raise ValueError("an exchange to attach to needs source simulator or replay:PATH")
         self.channels = list(channels)
         self.depth, self.rate, self.speed, self.seed = depth, rate, speed, seed
         self.probe_timeout = probe_timeout
@@ -82,10 +87,13 @@ class Ingest:
         self.counters = Counters()
         self.hub = Hub(maxlen=hub_maxlen)
         self.writer = StoreWriter(self.store, flush_interval=flush_interval) if self.store else None
-        self.pipeline = Pipeline(writer=self.writer, hub=self.hub, timeframes=timeframes)
+        try:
+            self.pipeline = Pipeline(writer=self.writer, hub=self.hub, timeframes=timeframes)
+        except ValueError:
+            if self.writer is not None:
+                self.writer.close()
+            raise
         self.batch_interval, self.batch_rows, self.workers = batch_interval, batch_rows, workers
-        if exchange is not None and not self.source.local:
-            raise ValueError("an exchange to attach to needs source simulator or replay:PATH")
         self.exchange = exchange
         self._owns_exchange = exchange is None
         self.feed = None
@@ -124,7 +132,7 @@ class Ingest:
             feed_class = LIVE_EXCHANGES[name]
             symbols = self.symbols
             if symbols is None:
-                listed = set(feed_class.symbols(refresh=True))
+                listed = listed_symbols(feed_class)
                 symbols = [s for s in DEFAULT_SYMBOLS if s in listed]
                 skipped = sorted(set(DEFAULT_SYMBOLS) - listed)
                 if skipped:
@@ -213,17 +221,26 @@ class Ingest:
         finally:
             await self.stop()
 
-    async def stop(self) -> None:
-        """Stop the feeds, flush the batcher, pipeline and storage, stop the local exchange."""
+    async def stop(self, store_timeout: float = 120.0) -> None:
+        """Stop the feeds, flush the batcher, pipeline and storage, stop the local exchange.
+
+        Each step runs even if an earlier one failed. If the store cannot take the last
+        rows within ``store_timeout`` seconds, how many are left is logged.
+        """
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        if self.feed is not None and not self.pipeline.closed:
-            await self.feed.stop()
-        self.pipeline.close()
-        if self.writer is not None:
-            await asyncio.to_thread(self.writer.close)
-        if self.exchange is not None and self._owns_exchange:
-            self._finished = self.finished
-            await asyncio.to_thread(self.exchange.stop_in_thread)
-            self.exchange = None
+        try:
+            if self.feed is not None and not self.pipeline.closed:
+                await self.feed.stop()
+        finally:
+            self.pipeline.close()
+            try:
+                if self.writer is not None and not await asyncio.to_thread(self.writer.close, store_timeout):
+                    LOG.error("the store did not take the last %d rows within %.0f s: %s",
+                              self.writer.backlog_rows, store_timeout, self.writer.last_error)
+            finally:
+                if self.exchange is not None and self._owns_exchange:
+                    self._finished = self.finished
+                    await asyncio.to_thread(self.exchange.stop_in_thread)
+                    self.exchange = None

@@ -172,3 +172,35 @@ async def test_auto_picks_live_only_when_an_exchange_answers(unused_tcp_port):
         assert (await resolve(Source("auto"), down, timeout=2)).kind == "simulator"
     finally:
         await runner.cleanup()
+
+
+async def test_a_row_that_does_not_fit_is_dropped_counted_and_the_timer_goes_on():
+    sink = Collect()
+    batcher = Batcher(sink, interval=0.02)
+    batcher.start()
+    try:
+        batcher.add_trade(("BINANCE", "BTC-USDT", 1.0, 1.0, 1.0, 1.0, "buy", 2**64))  # no int64 holds it
+        batcher.add_trade(("BINANCE", "BTC-USDT", 2.0, 2.0, 1.0, 1.0, "buy", 7))
+        await poll_until(lambda: sink.batches)
+        batcher.add_trade(("BINANCE", "BTC-USDT", 3.0, 3.0, 1.0, 1.0, "buy", 8))
+        await poll_until(lambda: len(sink.batches) == 2)
+    finally:
+        await batcher.stop()
+    assert sink.frame("trades").trade_id.tolist() == [7, 8]
+    assert batcher.errors == 1
+
+
+async def test_an_out_of_range_trade_id_is_hashed():
+    sink = Collect()
+    batcher = Batcher(sink)
+    await Callbacks(batcher).trade(Trade("BINANCE", "BTC-USDT", "buy", Decimal(1), Decimal(2), 3.0,
+                                         id=str(2**64)), 4.0)
+    batcher.flush()
+    assert sink.frame("trades").trade_id.tolist() == [key_hash(str(2**64))]
+
+
+async def poll_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)

@@ -102,7 +102,13 @@ class Batcher:
         self._flush_quotes()
         self._flush_depth()
 
-    def _send(self, kind: str, df: pd.DataFrame) -> None:
+    def _send(self, kind: str, rows: list, columns: dict) -> None:
+        try:
+            df = _frame(rows, columns)
+        except (TypeError, ValueError, OverflowError):
+            df = self._salvage(kind, rows, columns)
+            if not len(df):
+                return
         self.batches += 1
         try:
             self.emit(kind, df)
@@ -110,18 +116,30 @@ class Batcher:
             self.errors += 1
             LOG.exception("pipeline failed on a %s batch of %d rows", kind, len(df))
 
+    def _salvage(self, kind: str, rows: list, columns: dict) -> pd.DataFrame:
+        """The rows of a batch that fit the schema, one by one; the others are counted and logged."""
+        good = []
+        for row in rows:
+            try:
+                _frame([row], columns)
+                good.append(row)
+            except (TypeError, ValueError, OverflowError) as exc:
+                self.errors += 1
+                LOG.warning("dropped a %s row that does not fit the schema (%s): %.160r", kind, exc, row)
+        return _frame(good, columns) if good else pd.DataFrame()
+
     def _flush_trades(self) -> None:
         rows, self.trades = self.trades, []
         if rows:
             if self.counters is not None:
                 for exchange, n in Counter(map(itemgetter(0), rows)).items():
                     self.counters.add((exchange, "trades", "messages"), n)
-            self._send("trades", _frame(rows, TRADE_COLUMNS))
+            self._send("trades", rows, TRADE_COLUMNS)
 
     def _flush_quotes(self) -> None:
         rows, self.quotes = self.quotes, []
         if rows:
-            self._send("quotes", _frame(rows, QUOTE_COLUMNS))
+            self._send("quotes", rows, QUOTE_COLUMNS)
 
     def _flush_depth(self) -> None:
         books, self.books = self.books, {}
@@ -132,14 +150,18 @@ class Batcher:
                     price, size = levels.index(level)
                     rows.append((exchange, symbol, timestamp, receipt, side, level, float(price), float(size)))
         if rows:
-            self._send("depth", _frame(rows, DEPTH_COLUMNS))
+            self._send("depth", rows, DEPTH_COLUMNS)
 
     async def run(self) -> None:
         """Flush every ``interval`` seconds until cancelled, then flush once more."""
         try:
             while True:
                 started = time.monotonic()
-                self.flush()
+                try:
+                    self.flush()
+                except Exception:  # never let one bad flush stop the timer
+                    self.errors += 1
+                    LOG.exception("flushing the batcher failed")
                 await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
         finally:
             self.flush()

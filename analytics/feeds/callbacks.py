@@ -10,6 +10,7 @@ import math
 from analytics.metrics import Counters
 
 NAN = math.nan
+INT64 = 2**63
 
 
 def key_hash(key: str) -> int:
@@ -61,7 +62,9 @@ class Callbacks:
         else:
             try:
                 trade_id = int(trade.id)
-            except ValueError:
+            except (TypeError, ValueError):
+                trade_id = key_hash(str(trade.id))
+            if not -INT64 <= trade_id < INT64:
                 trade_id = key_hash(str(trade.id))
         self.batcher.add_trade((trade.exchange, trade.symbol, timestamp, receipt, float(trade.price),
                                 float(trade.amount), trade.side, trade_id))

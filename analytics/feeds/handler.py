@@ -1,6 +1,7 @@
 """Running cryptofeed on the caller's event loop, guarded so bad messages never stop a feed."""
 
 import asyncio
+import decimal
 import logging
 from typing import NamedTuple
 
@@ -21,6 +22,10 @@ FEEDHANDLER_CONFIG = {"uvloop": False, "log": {"disabled": True}}
 # Errors cryptofeed raises on purpose to resynchronise: let them reconnect the feed.
 RESYNC_ERRORS = (MissingSequenceNumber, MissingMessage, BadChecksum, BidAskOverlapping)
 
+# What parsing a malformed message raises (bad JSON is a ValueError); anything else, such as
+# a failed REST call for a book snapshot, reconnects with cryptofeed's backoff as usual.
+PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError, AttributeError, decimal.InvalidOperation)
+
 
 class GuardedFeed:
     """Mixin for a cryptofeed exchange class: counts reconnects and skips malformed messages.
@@ -39,9 +44,13 @@ class GuardedFeed:
         except RESYNC_ERRORS:
             self.counters.add((self.id, "errors", "gaps"))
             raise
-        except Exception as exc:
-            self.counters.add((self.id, "errors", "malformed"))
-            LOG.warning("%s: skipped a malformed message (%s: %s): %.160r", conn.uuid, type(exc).__name__, exc, msg)
+        except PARSE_ERRORS as exc:
+            key = (self.id, "errors", "malformed")
+            self.counters.add(key)
+            count = self.counters.get(key)
+            if count <= 5 or count % 1000 == 0:
+                LOG.warning("%s: skipped malformed message #%d (%s: %s): %.160r", conn.uuid, count,
+                            type(exc).__name__, exc, msg)
 
     async def subscribe(self, conn):
         key = (self.id, "connections", conn.uuid)
@@ -56,15 +65,35 @@ def guarded(feed_class: type, counters: Counters) -> type:
     return type(f"Guarded{feed_class.__name__}", (GuardedFeed, feed_class), {"counters": counters})
 
 
+def listed_symbols(feed_class: type) -> set:
+    """The exchange's symbols, read afresh over REST (a blocking call).
+
+    Raises
+    ------
+    ValueError
+        One line when the exchange cannot be read (cryptofeed's own traceback is not logged).
+    """
+    log = logging.getLogger("feedhandler")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        return set(feed_class.symbols(refresh=True))
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{feed_class.id}: cannot read its symbols: {reason}") from None
+    finally:
+        log.setLevel(level)
+
+
 def check_symbols(feed_class: type, symbols: list[str]) -> list[str]:
-    """Refresh the exchange's symbol list (a blocking REST call) and validate ``symbols``.
+    """Refresh the exchange's symbol list and validate ``symbols``.
 
     Raises
     ------
     ValueError
         One line naming the unknown symbols and a few that exist.
     """
-    known = set(feed_class.symbols(refresh=True))
+    known = listed_symbols(feed_class)
     unknown = [s for s in symbols if s not in known]
     if unknown:
         quotes = sorted({s.split("-")[-1] for s in symbols})
@@ -136,7 +165,8 @@ class MarketFeed:
         self.handler.run(start_loop=False, install_signal_handlers=False)
 
     async def stop(self) -> None:
-        """Close the connections and flush the rows still waiting in the batcher."""
+        """Flush the rows waiting in the batcher, close the connections, flush what came meanwhile."""
+        self.batcher.flush()
         if self.handler is not None:
             await self.handler.stop_async()
             self.handler = None

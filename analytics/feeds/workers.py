@@ -64,7 +64,10 @@ async def _serve(conn, spec: dict) -> None:
 
 
 def _main(conn, spec: dict) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us after a flush
+    # Ctrl-C reaches the parent, which stops us after a flush. SIGINT was blocked while we
+    # were spawned (see FeedWorkers.start), so none can interrupt our imports either.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     logging.basicConfig(level=spec["log_level"], datefmt="%H:%M:%S",
                         format=f"%(asctime)s %(levelname)s feed {spec['exchange']} %(name)s: %(message)s")
     for noisy in ("feedhandler", "websockets"):
@@ -120,7 +123,11 @@ class FeedWorkers:
             parent, child = _CONTEXT.Pipe()
             process = _CONTEXT.Process(target=_main, args=(child, spec), name=f"tickscope-feed-{spec['exchange']}",
                                        daemon=True)
-            process.start()
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # inherited by the child
+            try:
+                process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             child.close()
             self.workers.append(_Worker(spec["exchange"], process, parent))
         loop = asyncio.get_running_loop()
@@ -160,10 +167,14 @@ class FeedWorkers:
         while True:
             message = self._receive(worker, 0)
             if message is None:
-                if not worker.process.is_alive():
-                    LOG.error("feed worker %s exited (code %s)", worker.exchange, worker.process.exitcode)
-                    asyncio.get_running_loop().remove_reader(worker.conn.fileno())
-                    self.errors += 1
+                if worker.conn.closed or not worker.conn.poll(0):
+                    return  # nothing more to read now
+                # readable but nothing to take: the worker closed its end
+                LOG.error("feed worker %s exited (code %s): %s is no longer fed", worker.exchange,
+                          worker.process.exitcode, worker.exchange)
+                asyncio.get_running_loop().remove_reader(worker.conn.fileno())
+                worker.conn.close()
+                self.counters.add((worker.exchange, "errors", "workers"))
                 return
             self._handle(worker, message)
 
@@ -176,22 +187,29 @@ class FeedWorkers:
         return messages
 
     async def stop(self, timeout: float = 30.0) -> None:
-        """Ask every worker to stop, then take in its last batches; nothing is left behind."""
+        """Ask every worker to stop, then take in its last batches.
+
+        A worker that does not confirm its last batch within ``timeout`` is logged and
+        counted under ``(exchange, "errors", "workers")``.
+        """
         loop = asyncio.get_running_loop()
-        for worker in self.workers:
+        workers, self.workers = self.workers, []
+        for worker in workers:
             if not worker.conn.closed:
                 loop.remove_reader(worker.conn.fileno())
                 try:
                     worker.conn.send_bytes(b"stop")
                 except OSError:
                     pass
-        for worker in self.workers:
-            if worker.conn.closed:
-                continue
-            for message in await asyncio.to_thread(self._drain, worker, timeout):
-                self._handle(worker, message)
-            worker.conn.close()
+        for worker in workers:
+            if not worker.conn.closed:
+                messages = await asyncio.to_thread(self._drain, worker, timeout)
+                for message in messages:
+                    self._handle(worker, message)
+                if not messages or messages[-1][0] != "done":
+                    LOG.error("feed worker %s stopped without confirming its last batch", worker.exchange)
+                    self.counters.add((worker.exchange, "errors", "workers"))
+                worker.conn.close()
             await asyncio.to_thread(worker.process.join, 10)
             if worker.process.is_alive():
                 worker.process.terminate()
-        self.workers = []
