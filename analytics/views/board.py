@@ -23,6 +23,7 @@ def board_frame(ingest) -> pd.DataFrame:
             bid, ask = float(quote["bid"].iloc[-1]), float(quote["ask"].iloc[-1])
             spread.setdefault(symbol, []).append(1e4 * (ask - bid) / ((ask + bid) / 2))
     frame = pd.DataFrame.from_dict(last, orient="index").sort_index()
+    frame = frame[sorted(frame.columns)]
     frame.index.name = "symbol"
     frame["spread_bp"] = pd.Series({s: float(np.nanmin(v)) for s, v in spread.items()})
     return frame

@@ -26,7 +26,8 @@ class FeedHealth(LiveView):
     def _layout(self):
         self._previous, self._when = None, time.monotonic()
         self._table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
-                                           sizing_mode="stretch_width")
+                                           sizing_mode="stretch_width",
+                                           formatters={"msgs/s": {"type": "money", "precision": 1}})
         self._summary = pn.pane.Markdown()
         return pn.Column("### Feed health", self._summary, self._table, sizing_mode="stretch_width")
 
