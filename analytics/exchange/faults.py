@@ -125,15 +125,12 @@ class Faults:
         exchanges = set(self.targets.get("garbage", ()))
         if exchange is not None and exchanges and exchange not in exchanges:
             raise ValueError(f"unknown exchange {exchange!r}: serving {sorted(exchanges)}")
-        probe = Faults()  # validate everything before applying anything
-        for name in _PERIODIC:
-            if name in spec:
-                setattr(probe, name, spec[name])
-        for kind in ("garbage", "skip"):
-            if kind in spec:
-                probe._add(kind, spec[kind], exchange)
-        if "stall" in spec:
-            probe.stall(spec["stall"])
+        Faults()._apply(spec, exchange)  # validate everything on a throwaway before applying anything
+        self._apply(spec, exchange)
+        if spec.get("drop"):
+            self.drop_now(exchange)
+
+    def _apply(self, spec: dict, exchange) -> None:
         for name in _PERIODIC:
             if name in spec:
                 setattr(self, name, spec[name])
@@ -142,8 +139,6 @@ class Faults:
                 self._add(kind, spec[kind], exchange)
         if "stall" in spec:
             self.stall(spec["stall"])
-        if spec.get("drop"):
-            self.drop_now(exchange)
 
     def snapshot(self) -> dict:
         """The current switches, JSON-ready."""
