@@ -98,7 +98,6 @@ class Ingest:
         self._owns_exchange = exchange is None
         self.feed = None
         self.started = None
-        self._ticker = None
         self._finished = False
 
     @property
@@ -162,12 +161,7 @@ class Ingest:
         gc.collect()
         gc.freeze()  # the long-lived objects of the libraries: no full collection walks them again (latency)
         self.started = time.time()
-        self._ticker = asyncio.get_running_loop().create_task(self._tick())
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            self.pipeline.tick()
+        self.pipeline.start_clock(asyncio.get_running_loop())  # closes bars of quiet symbols
 
     @property
     def finished(self) -> bool:
@@ -227,9 +221,6 @@ class Ingest:
         Each step runs even if an earlier one failed. If the store cannot take the last
         rows within ``store_timeout`` seconds, how many are left is logged.
         """
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
         try:
             if self.feed is not None and not self.pipeline.closed:
                 await self.feed.stop()

@@ -17,6 +17,7 @@ on each source so it sees a batch before any viewer does. ``streamz`` is synchro
 ``emit`` runs the whole graph in the caller's thread (the feed's event loop).
 """
 
+import logging
 import time
 from functools import partial
 
@@ -29,6 +30,9 @@ from analytics.pipeline.barbuilder import BarBuilder
 from analytics.pipeline.groups import Groups
 from analytics.pipeline.hub import Hub
 from analytics.schema import SCHEMAS, TIMEFRAMES
+
+
+LOG = logging.getLogger(__name__)
 
 
 def last_snapshots(depth: pd.DataFrame) -> pd.DataFrame:
@@ -117,11 +121,18 @@ class Pipeline:
         self._node(self.quotes.sink(partial(self._publish, "quotes"), stream_name="hub quotes"))
         snapshots = self._node(self.depth.map(last_snapshots, stream_name="last snapshots"))
         self._node(snapshots.sink(partial(self._publish, "depth"), stream_name="hub depth"))
-        self._loop = getattr(loop, "asyncio_loop", loop)
+        self._loop = None
         self._tick_interval = tick_interval
         self._timer = None
         self.closed = False
-        if self._loop is not None:
+        if loop is not None:
+            self.start_clock(loop)
+
+    def start_clock(self, loop) -> None:
+        """Run :meth:`tick` on ``loop`` (asyncio, or a Tornado IOLoop wrapping one) every
+        ``tick_interval`` seconds until :meth:`close`."""
+        if self._loop is None:
+            self._loop = getattr(loop, "asyncio_loop", loop)
             self._loop.call_soon_threadsafe(self._on_timer)
 
     def emit(self, kind: str, df: pd.DataFrame) -> None:
@@ -212,5 +223,8 @@ class Pipeline:
     def _on_timer(self) -> None:
         if self.closed:
             return
-        self.tick()
+        try:
+            self.tick()
+        except Exception:  # a failed tick must not stop the clock
+            LOG.exception("closing quiet bars failed")
         self._timer = self._loop.call_later(self._tick_interval, self._on_timer)
