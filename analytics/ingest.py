@@ -14,7 +14,7 @@ from analytics.feeds import CHANNELS, DEFAULT_SYMBOLS, LIVE_EXCHANGES, Batcher, 
 from analytics.feeds.handler import listed_symbols
 from analytics.feeds.sources import parse_source, resolve
 from analytics.feeds.workers import FeedWorkers
-from analytics.metrics import Counters
+from analytics.metrics import Counters, LatencyHistogram
 from analytics.pipeline import Hub, Pipeline
 from analytics.schema import TIMEFRAMES
 from analytics.storage import StoreWriter, TickStore
@@ -65,6 +65,13 @@ class Ingest:
         Run cryptofeed, its callbacks and the batcher in one process per exchange
         (:class:`~analytics.feeds.workers.FeedWorkers`), so this process's loop only sees
         batches; False runs them all on this loop.
+
+    Attributes
+    ----------
+    markets : dict
+        ``{exchange: [symbols]}`` subscribed, known once :meth:`start` has resolved the source.
+    screen_latency : analytics.metrics.LatencyHistogram
+        Receipt to sent-to-a-viewer latency, filled by the live views of :mod:`analytics.views`.
     """
 
     def __init__(self, source: str = "auto", exchanges=None, symbols=None, store=None, channels=CHANNELS,
@@ -98,6 +105,8 @@ class Ingest:
         self._owns_exchange = exchange is None
         self.feed = None
         self.started = None
+        self.markets = {}
+        self.screen_latency = LatencyHistogram()
         self._finished = False
 
     @property
@@ -146,6 +155,7 @@ class Ingest:
         build = self._local_subscriptions if self.source.local else self._live_subscriptions
         try:
             subs = await asyncio.to_thread(build)
+            self.markets = {sub.feed_class.id: sorted(sub.symbols) for sub in subs}
             if self.workers:
                 status_url = self.exchange.status_url if self.source.local else None
                 self.feed = FeedWorkers(self.pipeline.emit, subs, status_url, depth=self.depth,
