@@ -165,11 +165,11 @@ class FeedWorkers:
 
     def _on_readable(self, worker: _Worker) -> None:
         while True:
-            message = self._receive(worker, 0)
-            if message is None:
-                if worker.conn.closed or not worker.conn.poll(0):
+            try:
+                if not worker.conn.poll(0):
                     return  # nothing more to read now
-                # readable but nothing to take: the worker closed its end
+                message = pickle.loads(worker.conn.recv_bytes())
+            except (EOFError, OSError):  # the worker closed its end
                 LOG.error("feed worker %s exited (code %s): %s is no longer fed", worker.exchange,
                           worker.process.exitcode, worker.exchange)
                 asyncio.get_running_loop().remove_reader(worker.conn.fileno())
