@@ -70,6 +70,8 @@ def build_parser() -> ArgumentParser:
     serve.add_argument("--store", help="ArcticDB URI (default lmdb:// under ./data)")
     serve.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     serve.add_argument("--address", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--update-rate", type=_positive, default=4.0,
+                       help="updates per second of each session's live views, 0.1 to 20 (default 4)")
     return parser
 
 
@@ -129,7 +131,8 @@ def _serve(args) -> int:
     from app.serve import serve
 
     return serve(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
-                 port=args.port, address=args.address, rate=args.rate, speed=args.speed, seed=args.seed)
+                 port=args.port, address=args.address, rate=args.rate, speed=args.speed, seed=args.seed,
+                 update_rate=args.update_rate)
 
 
 def main(argv=None) -> int:

@@ -1,42 +1,86 @@
-"""``python -m analytics serve``: one shared ingest per process, many sessions watching it."""
+"""``python -m analytics serve``: one shared ingest per process, many sessions watching it.
+
+The feed, pipeline and store writer start once, on the server's own event loop, before
+the first session; every page of every session reads that one ingest's hub. Bokeh and
+Panel's JavaScript and CSS are served by this server: the app needs no internet.
+"""
 
 import asyncio
+import json
 import logging
 import signal
-
 import panel as pn
+from tornado.web import RequestHandler
 
 from analytics.ingest import Ingest
-from analytics.views import FeedHealth, PriceBoard
+from analytics.views.base import active_views
+from app.pages import BUILDERS
 
 LOG = logging.getLogger(__name__)
 
+# A closed browser tab's session is released this long after its websocket closes.
+UNUSED_SESSION_LIFETIME_MS = 5000
+CHECK_UNUSED_SESSIONS_MS = 1000
 
-def page(ingest: Ingest):
-    """One session's page: what the data is, the price board and feed health."""
-    simulated = ingest.source.local
-    banner = pn.pane.Alert(f"**Data:** {ingest.label}", alert_type="warning" if simulated else "success",
-                           sizing_mode="stretch_width")
-    return pn.Column("# Tickscope", banner, PriceBoard(ingest=ingest), FeedHealth(ingest=ingest),
-                     sizing_mode="stretch_width", margin=(0, 20))
+
+class SessionsHandler(RequestHandler):
+    """``GET /tickscope/sessions``: what the open sessions hold (for monitoring and leak checks)."""
+
+    def initialize(self, ingest, sessions):
+        self.ingest, self.sessions = ingest, sessions
+
+    def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps({
+            "sessions": len(self.sessions),
+            "active_views": active_views(),
+            "hub_subscribers": self.ingest.hub.subscribers,
+            "periodic_callbacks": sum(len(callbacks) for callbacks in pn.state._periodic.values()),
+        }))
+
+
+def _track(sessions: set) -> None:
+    """Keep ``sessions`` the set of open session ids."""
+    pn.state.on_session_created(lambda context: sessions.add(context.id))
+    pn.state.on_session_destroyed(lambda context: sessions.discard(context.id))
+
+
+def _page(build, ingest, update_rate):
+    def page():  # a plain function: pn.serve calls it once per session
+        return build(ingest, update_rate)
+    return page
 
 
 def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, address="127.0.0.1", rate=50.0,
-          speed=1.0, seed=None) -> int:
-    """Start the feed once, then serve sessions until interrupted.
+          speed=1.0, seed=None, update_rate=4.0) -> int:
+    """Start the feed once, then serve the app until interrupted.
+
+    Parameters
+    ----------
+    update_rate : float
+        Updates per second of each session's live views (the per-session bound).
 
     Raises
     ------
     ValueError
-        Bad source, exchange or symbol.
+        Bad source, exchange, symbol or update rate.
     OSError
         The port is busy.
     """
+    if not 0.1 <= update_rate <= 20:
+        raise ValueError(f"the update rate must be 0.1 to 20 per second, got {update_rate}")
     ingest = Ingest(source=source, exchanges=exchanges, symbols=symbols, store=store, rate=rate, speed=speed,
                     seed=seed)
     pn.extension("tabulator")
-    server = pn.serve({"/": lambda: page(ingest)}, port=port, address=address, show=False, start=False,
-                      title="Tickscope", websocket_origin=[f"{address}:{port}", f"localhost:{port}"])
+    sessions = set()
+    _track(sessions)
+    routes = {path: _page(build, ingest, update_rate) for path, build in BUILDERS.items()}
+    server = pn.serve(routes, port=port, address=address, show=False, start=False, title="Tickscope",
+                      websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
+                      check_unused_sessions_milliseconds=CHECK_UNUSED_SESSIONS_MS,
+                      unused_session_lifetime_milliseconds=UNUSED_SESSION_LIFETIME_MS,
+                      extra_patterns=[("/tickscope/sessions", SessionsHandler, {"ingest": ingest,
+                                                                                "sessions": sessions})])
     loop = asyncio.get_event_loop()
     loop.run_until_complete(ingest.start())
     LOG.info("serving %s on http://%s:%d", ingest.label, address, port)

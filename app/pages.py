@@ -1,0 +1,94 @@
+"""The app's pages: the library's Viewers in one template with navigation and a data banner.
+
+Each page is built per session from the process's one shared ingest. Page arguments come
+from the URL (``/chart?symbol=ETH-USDT&exchange=KRAKEN&timeframe=5m``); a bad one is
+named on the page and the page opens with the defaults.
+"""
+
+import html
+
+import panel as pn
+
+from analytics.schema import TIMEFRAMES
+from analytics.views import FeedHealth, PriceBoard
+
+PAGES = {"/": "Market", "/chart": "Chart", "/exchanges": "Exchanges", "/health": "Feed health"}
+NAV_LINKS = {"/": "./", "/chart": "chart", "/exchanges": "exchanges", "/health": "health"}
+NAV_CSS = """
+ul { list-style: none; margin: 0; padding: 0; }
+a { display: block; padding: 8px 12px; margin: 2px 0; border-radius: 6px; color: inherit; text-decoration: none; }
+a:hover { background: rgba(127, 127, 127, 0.2); }
+a.active { background: #0072b5; color: white; }
+"""
+
+
+def url_arg(name: str) -> str | None:
+    """A query argument of the session's URL, or None."""
+    values = (pn.state.session_args or {}).get(name)
+    return values[0].decode("utf-8", "replace").strip() if values else None
+
+
+def banner(ingest) -> pn.pane.Alert:
+    """What the data is, said plainly: simulated and replayed data are never mistaken for live."""
+    if ingest.source.local:
+        return pn.pane.Alert(f"**Data: {ingest.label}.** Prices are not real market prices.", alert_type="warning",
+                             sizing_mode="stretch_width", margin=(0, 5))
+    return pn.pane.Alert(f"**Data: {ingest.label}**", alert_type="success", sizing_mode="stretch_width",
+                         margin=(0, 5))
+
+
+def _navigation(active: str) -> pn.pane.HTML:
+    items = []
+    for path, title in PAGES.items():
+        current = ' class="active" aria-current="page"' if path == active else ""
+        items.append(f'<li><a href="{NAV_LINKS[path]}"{current}>{title}</a></li>')
+    return pn.pane.HTML(f'<ul class="tickscope-nav">{"".join(items)}</ul>', stylesheets=[NAV_CSS],
+                        sizing_mode="stretch_width")
+
+
+def template(ingest, path: str, body, notes=()):
+    """One page: navigation in the sidebar, the data banner and any notes above the body."""
+    notes = [pn.pane.Alert(html.escape(note), alert_type="danger", sizing_mode="stretch_width", margin=(0, 5))
+             for note in notes]
+    page = pn.template.BootstrapTemplate(
+        title=f"Tickscope · {PAGES[path]}", theme="dark", sidebar_width=190,
+        sidebar=[_navigation(path)], main=[pn.Column(banner(ingest), *notes, body, sizing_mode="stretch_width")])
+    return page
+
+
+def _choice(name: str, allowed, default, notes: list):
+    value = url_arg(name)
+    if value is None or value == "":
+        return default
+    if allowed is not None and value not in allowed:
+        notes.append(f"Unknown {name} {value!r} in the URL: showing {default} (choose from {', '.join(allowed)}).")
+        return default
+    return value
+
+
+def market(ingest, rate: float):
+    return template(ingest, "/", PriceBoard(ingest=ingest, rate=rate))
+
+
+def chart(ingest, rate: float):
+    from analytics.views.chart import CandleChart  # TODO(lead): top-level once it lands
+    notes = []
+    symbol = _choice("symbol", None, "BTC-USDT", notes).upper()
+    exchange = _choice("exchange", None, "BINANCE", notes).upper()
+    timeframe = _choice("timeframe", list(TIMEFRAMES), "1m", notes)
+    view = CandleChart(ingest=ingest, exchange=exchange, symbol=symbol, timeframe=timeframe, rate=rate)
+    return template(ingest, "/chart", view, notes)
+
+
+def exchanges(ingest, rate: float):
+    from analytics.views.exchanges import CrossExchange  # TODO(lead): top-level once it lands
+    notes = []
+    symbol = _choice("symbol", None, "BTC-USDT", notes).upper()
+    return template(ingest, "/exchanges", CrossExchange(ingest=ingest, symbol=symbol, rate=rate), notes)
+
+
+def health(ingest, rate: float):
+    return template(ingest, "/health", FeedHealth(ingest=ingest, rate=min(rate, 1.0)))
+
+
+BUILDERS = {"/": market, "/chart": chart, "/exchanges": exchanges, "/health": health}
