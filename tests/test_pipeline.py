@@ -444,3 +444,19 @@ async def test_the_clock_runs_on_the_event_loop_at_the_market_time(btc):
     assert len(pipeline.hub.latest(key)) == len(ohlcv(btc, "1s"))
     assert pipeline.hub.latest(("bars", "BINANCE", "BTC-USDT", "1m"))["closed"].tolist() == [False]
     pipeline.close()
+
+
+def test_the_hub_reports_the_largest_lag_of_its_open_subscriptions():
+    hub = Hub(maxlen=100)
+    key, other = ("trades", "BINANCE", "BTC-USDT"), ("trades", "KRAKEN", "BTC-USDT")
+    behind, current = hub.subscribe(key), hub.subscribe(other)
+    hub.publish(key, pd.DataFrame({"price": [1.0, 2.0, 3.0]}))
+    hub.publish(other, pd.DataFrame({"price": [1.0]}))
+    current.read()
+    assert hub.max_lag() == 3
+    behind.read()
+    assert hub.max_lag() == 0
+    hub.publish(other, pd.DataFrame({"price": [2.0, 3.0]}))
+    assert hub.max_lag() == 2
+    current.close()
+    assert hub.max_lag() == 0 and hub.subscribers == 1

@@ -20,6 +20,7 @@ wait for data and never hold up the event loop for long.
 """
 
 import threading
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -76,7 +77,7 @@ class Subscription:
         """Stop counting as a subscriber (idempotent)."""
         if not self.closed:
             self.closed = True
-            self.hub._unsubscribe()
+            self.hub._unsubscribe(self)
 
     def __enter__(self):
         return self
@@ -111,6 +112,7 @@ class Hub:
         self._locks = {}
         self._lock = threading.Lock()
         self._subscribers = 0
+        self._open = weakref.WeakSet()
 
     def publish(self, key, df: pd.DataFrame) -> int:
         """Append a batch of rows to ``key``; return its last sequence number."""
@@ -220,12 +222,19 @@ class Hub:
         subscription = Subscription(self, _check_key(key), since)
         with self._lock:
             self._subscribers += 1
+            self._open.add(subscription)
         return subscription
 
     @property
     def subscribers(self) -> int:
         """Open subscriptions."""
         return self._subscribers
+
+    def max_lag(self) -> int:
+        """The most sequence numbers any open subscription has not read yet (0 if none)."""
+        with self._lock:
+            subscriptions = list(self._open)
+        return max((s.lag for s in subscriptions if not s.closed), default=0)
 
     def stats(self) -> dict:
         """Per key: ``{"rows": held, "last_seq": ..., "evicted": ...}``."""
@@ -268,9 +277,10 @@ class Hub:
                 return 0, ring.evicted
             return since, ring.evicted + ring.count_through(since)
 
-    def _unsubscribe(self) -> None:
+    def _unsubscribe(self, subscription) -> None:
         with self._lock:
             self._subscribers -= 1
+            self._open.discard(subscription)
 
     @staticmethod
     def _bars_table(frame: pd.DataFrame) -> pd.DataFrame:
