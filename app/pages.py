@@ -10,7 +10,7 @@ import html
 import panel as pn
 
 from analytics.schema import TIMEFRAMES
-from analytics.views import FeedHealth, PriceBoard
+from analytics.views import CrossExchange, FeedHealth, PriceBoard
 
 PAGES = {"/": "Market", "/chart": "Chart", "/exchanges": "Exchanges", "/health": "Feed health"}
 NAV_LINKS = {"/": "./", "/chart": "chart", "/exchanges": "exchanges", "/health": "health"}
@@ -81,7 +81,6 @@ def chart(ingest, rate: float):
 
 
 def exchanges(ingest, rate: float):
-    from analytics.views.exchanges import CrossExchange  # TODO(lead): top-level once it lands
     notes = []
     symbol = _choice("symbol", None, "BTC-USDT", notes).upper()
     return template(ingest, "/exchanges", CrossExchange(ingest=ingest, symbol=symbol, rate=rate), notes)

@@ -6,6 +6,7 @@ shared ingest through the hub and releases what it created when the session clos
 """
 
 from analytics.views.board import PriceBoard
+from analytics.views.exchanges import CrossExchange
 from analytics.views.health import FeedHealth
 
-__all__ = ["FeedHealth", "PriceBoard"]
+__all__ = ["CrossExchange", "FeedHealth", "PriceBoard"]
