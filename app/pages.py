@@ -10,7 +10,7 @@ import html
 import panel as pn
 
 from analytics.schema import TIMEFRAMES
-from analytics.views import CrossExchange, FeedHealth, PriceBoard
+from analytics.views import CandleChart, CrossExchange, FeedHealth, PriceBoard, banner
 
 PAGES = {"/": "Market", "/chart": "Chart", "/exchanges": "Exchanges", "/health": "Feed health"}
 NAV_LINKS = {"/": "./", "/chart": "chart", "/exchanges": "exchanges", "/health": "health"}
@@ -26,15 +26,6 @@ def url_arg(name: str) -> str | None:
     """A query argument of the session's URL, or None."""
     values = (pn.state.session_args or {}).get(name)
     return values[0].decode("utf-8", "replace").strip() if values else None
-
-
-def banner(ingest) -> pn.pane.Alert:
-    """What the data is, said plainly: simulated and replayed data are never mistaken for live."""
-    if ingest.source.local:
-        return pn.pane.Alert(f"**Data: {ingest.label}.** Prices are not real market prices.", alert_type="warning",
-                             sizing_mode="stretch_width", margin=(0, 5))
-    return pn.pane.Alert(f"**Data: {ingest.label}**", alert_type="success", sizing_mode="stretch_width",
-                         margin=(0, 5))
 
 
 def _navigation(active: str) -> pn.pane.HTML:
@@ -71,7 +62,6 @@ def market(ingest, rate: float):
 
 
 def chart(ingest, rate: float):
-    from analytics.views.chart import CandleChart  # TODO(lead): top-level once it lands
     notes = []
     symbol = _choice("symbol", None, "BTC-USDT", notes).upper()
     exchange = _choice("exchange", None, "BINANCE", notes).upper()

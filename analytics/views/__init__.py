@@ -5,8 +5,11 @@ The only sub-package of ``analytics`` that imports Panel. Each Viewer takes the
 shared ingest through the hub and releases what it created when the session closes.
 """
 
+from analytics.views.banner import banner
 from analytics.views.board import PriceBoard
+from analytics.views.chart import CandleChart
 from analytics.views.exchanges import CrossExchange
 from analytics.views.health import FeedHealth
+from analytics.views.shared import live_ingest
 
-__all__ = ["CrossExchange", "FeedHealth", "PriceBoard"]
+__all__ = ["CandleChart", "CrossExchange", "FeedHealth", "PriceBoard", "banner", "live_ingest"]

@@ -406,8 +406,8 @@ class PriceBoard(LiveView):
     symbols = param.List(default=None, item_type=str, allow_None=True,
                          doc="Coins shown (normalized, e.g. BTC-USDT); None: every coin of the feed.")
 
-    chart_url = param.String(default="chart?symbol={symbol}",
-                             doc="Where a coin's link goes: a format string with {symbol}.")
+    chart_url = param.String(default="chart?symbol={symbol}", allow_None=True,
+                             doc="Where a coin's link goes: a format string with {symbol}; None: no links.")
 
     def _layout(self):
         self._version, self._rows, self._fields, self._titles, self._sent, self._seen = None, None, None, None, {}, {}
@@ -468,6 +468,8 @@ class PriceBoard(LiveView):
         return rows
 
     def _link(self, symbol: str, text: str) -> str:
+        if self.chart_url is None:
+            return text
         try:
             url = self.chart_url.format(symbol=quote(symbol))
         except (KeyError, IndexError, ValueError):

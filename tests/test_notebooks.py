@@ -1,0 +1,193 @@
+"""The notebooks: committed without outputs, run top to bottom in a kernel, and served by ``panel serve``.
+
+Each notebook runs in a fresh kernel of this interpreter against the local exchange, with a
+temporary store injected the way papermill does (a cell tagged ``injected-parameters`` after
+the one tagged ``parameters``). Cells appended to it check what its pandas cells compute once
+the data is there; the kernel, the feed workers and every other child process must be gone
+once the kernel has been shut down, as they must once ``panel serve`` has been stopped.
+"""
+
+import importlib
+import json
+import pkgutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import panel.models
+import psutil
+import pytest
+from bokeh.client import pull_session
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NAMES = ["live_market.ipynb", "exchanges.ipynb"]  # every notebook, each run below with its CHECKS
+
+# Cells added to each notebook: after its parameters, one that keeps the errors analytics logs
+# (e.g. a view that failed to update)...
+COLLECT_ERRORS = """
+import logging
+
+_test_errors = []
+_test_handler = logging.Handler(logging.ERROR)
+_test_handler.emit = _test_errors.append
+logging.getLogger("analytics").addHandler(_test_handler)
+"""
+
+# ... at the end, what its pandas cells compute once the data is there...
+CHECKS = {
+    "live_market.ipynb": """
+assert await until(lambda: ingest.markets and len(summary()) == len(ingest.markets), 20), summary()
+assert summary()["last"].gt(0).all()
+""",
+    "exchanges.ipynb": """
+assert await until(lambda: enough(closes(), seconds=3), 20), closes()
+table = basis_summary(closes())
+assert list(table.index) == sorted(ingest.markets) and table["seconds"].ge(3).all(), table
+""",
+}
+
+# ... and a report: no errors, rows stored and shown, and the processes that must end with the kernel.
+REPORT = """
+import json, os, sys
+import psutil
+
+assert await until(lambda: ingest.rows_stored() > 0 and ingest.screen_latency.count > 0, 20), "nothing stored or shown"
+assert not [r.getMessage() for r in _test_errors], [r.getMessage() for r in _test_errors]
+print(json.dumps({"executable": sys.executable, "store": ingest.store.uri, "pids": [
+    os.getpid(), *(p.pid for p in psutil.Process().children(recursive=True))]}))
+"""
+
+
+def _prepare(name: str, parameters: dict) -> nbformat.NotebookNode:
+    """The notebook with ``parameters`` injected after its parameters cell and the test cells appended."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    index = next(i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", []))
+    injected = nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells[index + 1:index + 1] = [injected, nbformat.v4.new_code_cell(COLLECT_ERRORS)]
+    nb.cells += [nbformat.v4.new_code_cell(CHECKS[name]), nbformat.v4.new_code_cell(REPORT)]
+    return nb
+
+
+def _gone(pids, timeout: float) -> list:
+    """The processes of ``pids`` still alive after ``timeout`` seconds (zombies count as gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def test_notebooks_are_committed_clean():
+    """A ``# Title`` first, one parameters cell, no outputs and no execution counts; each one run by a test."""
+    found = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert found == sorted(NAMES), "add a new notebook to NAMES and CHECKS"
+    for name in found:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        nbformat.validate(nb)
+        first = nb.cells[0]
+        assert first.cell_type == "markdown" and first.source.startswith("# "), name
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1 and tagged[0].cell_type == "code", name
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"{name}: clear the outputs of {cell.id}"
+        assert nb.metadata.kernelspec.name == "python3", name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_top_to_bottom(name, tmp_path):
+    store = f"lmdb://{tmp_path / 'store'}"
+    nb = _prepare(name, {"SOURCE": "simulator", "STORE": store, "SYMBOLS": ["BTC-USDT", "ETH-USDT"], "WAIT": 20})
+    # this interpreter's own ipykernel, whatever kernels the user has installed
+    km = KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+    client = NotebookClient(nb, km=km, timeout=60, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    try:
+        client.execute()  # raises CellExecutionError, naming the cell, on any error
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel()  # as JupyterLab does: a shutdown request, a kill only if it goes unanswered
+
+    report = json.loads(nb.cells[-1].outputs[-1]["text"])
+    assert Path(report["executable"]).resolve() == Path(sys.executable).resolve()
+    assert report["store"] == f"lmdb://{tmp_path / 'store'}"
+    assert len(report["pids"]) >= 4  # the kernel and a feed worker per exchange
+    assert _gone(report["pids"], 15) == [], "processes left behind by the kernel"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pull(url: str):
+    """The Bokeh document of a new session of ``url``, as a browser gets it over the websocket."""
+    for module in pkgutil.iter_modules(panel.models.__path__):  # to read it, the client needs Panel's models
+        importlib.import_module(f"panel.models.{module.name}")
+    with pull_session(url=url) as session:
+        return session.document
+
+
+def _board_rows(doc) -> int:
+    """Rows of the price board (the page's Tabulator) in a pulled document."""
+    tables = [model for model in doc.models if type(model).__name__ == "DataTabulator"]
+    return max((len(next(iter(t.source.data.values()), [])) for t in tables), default=0)
+
+
+def test_panel_serves_live_market(tmp_path):
+    """``panel serve notebooks/live_market.ipynb`` serves the page, then stops with everything it started."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/live_market"
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", str(NOTEBOOKS / "live_market.ipynb"), "--port", str(port),
+             "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)  # the default store goes under tmp_path
+    try:
+        deadline, page = time.monotonic() + 45, None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    assert response.status == 200
+                    page = response.read().decode()
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        assert page is not None, log.read_text()
+        assert "Tickscope · Live market" in page and '"roots"' in page  # a Bokeh server page
+        doc = _pull(url)
+        while not _board_rows(doc) and time.monotonic() < deadline:  # a new session, until it shows prices
+            doc = _pull(url)
+        assert _board_rows(doc), "no prices on the served page"
+        assert doc.title == "Tickscope · Live market"
+        texts = " ".join(str(getattr(model, "text", "")) for model in doc.models)
+        assert "SIMULATED market" in texts and "Prices are not real" in texts
+        kinds = {type(model).__name__ for model in doc.models}
+        assert {"DataTabulator", "VBar"} <= kinds, kinds  # the price board and the candles
+        pids = [server.pid, *(p.pid for p in psutil.Process(server.pid).children(recursive=True))]
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            pytest.fail("panel serve did not stop on SIGTERM")
+    assert _gone(pids, 15) == [], "processes left behind by panel serve"
+    assert "Traceback" not in log.read_text(), log.read_text()
