@@ -132,13 +132,25 @@ class FeedWorkers:
             self.workers.append(_Worker(spec["exchange"], process, parent))
         loop = asyncio.get_running_loop()
         for worker in self.workers:
-            message = await asyncio.to_thread(self._receive, worker, self.start_timeout)
+            message = await self._first(worker, loop)
             if message is None or message[0] != "ready":
                 reason = message[2] if message else "exited before its feeds ran"
                 await self.stop()
                 raise ValueError(f"{worker.exchange}: {reason}")
             self._handle(worker, message)
             loop.add_reader(worker.conn.fileno(), self._on_readable, worker)
+
+    async def _first(self, worker: _Worker, loop):
+        """The first message of ``worker``, awaited on the loop (so a cancelled start ends at once)."""
+        readable = loop.create_future()
+        loop.add_reader(worker.conn.fileno(), lambda: readable.done() or readable.set_result(None))
+        try:
+            await asyncio.wait_for(readable, self.start_timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            loop.remove_reader(worker.conn.fileno())
+        return self._receive(worker, 0)
 
     def _receive(self, worker: _Worker, timeout: float):
         """The next message of ``worker``; None on EOF or timeout."""
