@@ -1,6 +1,8 @@
 """The served app in a real Chromium: live prices, labelled data, nothing fetched off the machine."""
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -56,28 +58,117 @@ def app_url(tmp_path_factory):
     log.close()
 
 
-def test_the_app_shows_live_prices_with_its_data_labelled_and_stays_on_this_machine(app_url):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
 
-    requests, errors = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("request", lambda request: requests.append(request.url))
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(app_url)
-        page.get_by_text("Data: SIMULATED market").wait_for(timeout=60_000)
-        row = page.locator(".tabulator-row", has_text="BTC-USDT").first
-        cell = row.locator('.tabulator-cell[tabulator-field="BINANCE"]')
-        cell.wait_for(timeout=60_000)
-        first = cell.inner_text()
-        expect(cell).not_to_have_text(first, timeout=30_000)  # the board updates live
-        assert float(cell.inner_text().replace(",", "")) > 0
-        page.get_by_text("Feed health").wait_for()
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+        yield browser
         browser.close()
-    hosts = {urlparse(url).hostname for url in requests if urlparse(url).scheme in ("http", "https", "ws", "wss")}
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh tab that records every request and console error; its screenshot is saved as a test artifact."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.requests, page.errors = [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name.removeprefix('test_')}.png"), full_page=True)
+    page.close()
+    hosts = {urlparse(url).hostname for url in page.requests
+             if urlparse(url).scheme in ("http", "https", "ws", "wss")}
     assert hosts == {"127.0.0.1"}, hosts
-    assert errors == []
+    assert page.errors == []
+
+
+def sessions(app_url) -> dict:
+    return json.loads(urllib.request.urlopen(app_url + "tickscope/sessions", timeout=5).read())
+
+
+def test_market_page_shows_live_prices_labelled_simulated_and_opens_a_chart(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_text("Data: SIMULATED market").wait_for(timeout=60_000)
+    row = page.locator(".tabulator-row", has_text="ETH-USDT").first
+    cell = row.locator('.tabulator-cell[tabulator-field="BINANCE"]')
+    cell.wait_for(timeout=60_000)
+    first = cell.inner_text()
+    expect(cell).not_to_have_text(first, timeout=30_000)  # the board updates live
+    assert float(cell.inner_text().replace(",", "")) > 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "market.png"), full_page=True)
+    row.get_by_role("link", name="ETH-USDT", exact=True).click()
+    page.wait_for_url("**/chart?symbol=ETH-USDT")
+    expect(page.locator(".tickscope-chart-status")).to_contain_text("ETH-USDT", timeout=30_000)
+
+
+def test_chart_page_streams_candles_trades_and_switches_timeframe(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "chart?symbol=BTC-USDT&exchange=KRAKEN&timeframe=1m")
+    status = page.locator(".tickscope-chart-status")
+    expect(status).to_contain_text("BTC-USDT · KRAKEN · 1m", timeout=60_000)
+    tape = page.locator(".tickscope-tape")
+    tape.wait_for(timeout=30_000)
+    expect(tape).to_contain_text(re.compile(r"\d"), timeout=30_000)
+    first = tape.inner_text()
+    expect(tape).not_to_have_text(first, timeout=30_000)  # new trades arrive
+    page.get_by_role("button", name="1s", exact=True).click()
+    expect(status).to_contain_text("BTC-USDT · KRAKEN · 1s", timeout=30_000)
+    assert page.locator(".tickscope-candles canvas").count() > 0
+
+
+def test_exchanges_page_compares_the_coin_across_exchanges(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "exchanges?symbol=ETH-USDT")
+    page.get_by_text("Data: SIMULATED market").wait_for(timeout=60_000)
+    verdict = page.get_by_text(re.compile("arbitrage", re.IGNORECASE)).first
+    verdict.wait_for(timeout=60_000)
+    for exchange in ("BINANCE", "KRAKEN", "BITFINEX"):  # a bid/ask row per exchange
+        expect(page.locator("td", has_text=exchange)).to_be_visible()
+    received = page.locator("td", has_text="KRAKEN").locator("xpath=..")
+    first = received.inner_text()
+    expect(received).not_to_have_text(first, timeout=30_000)  # quotes update live
+
+
+def test_health_page_shows_every_exchange_up(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "health")
+    for exchange in ("BINANCE", "KRAKEN", "BITFINEX"):
+        row = page.locator(".tabulator-row", has_text=exchange).first
+        expect(row).to_contain_text("up", timeout=60_000)
+
+
+def test_bad_url_arguments_are_named_on_the_page_and_it_keeps_updating(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "chart?symbol=NOPE-USDT&exchange=BINANCE&timeframe=7m")
+    expect(page.get_by_text("Unknown timeframe '7m'")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("NOPE-USDT").first).to_be_visible(timeout=30_000)
+    assert "Traceback" not in page.content()
+    page.goto(app_url + "exchanges?symbol=NOPE-USDT")
+    expect(page.get_by_text("NOPE-USDT is not traded here")).to_be_visible(timeout=60_000)
+
+
+def test_closed_pages_release_their_sessions(app_url, browser):
+    tabs = [browser.new_page() for _ in range(4)]
+    for tab, path in zip(tabs, ("", "chart", "exchanges", "health")):
+        tab.goto(app_url + path)
+        tab.get_by_text("Data: SIMULATED market").wait_for(timeout=60_000)
+    opened = sessions(app_url)
+    assert opened["sessions"] >= 4 and opened["active_views"] >= 4 and opened["hub_subscribers"] > 0
+    for tab in tabs:
+        tab.close()
+    deadline = time.monotonic() + 60
+    while (now := sessions(app_url)) != {"sessions": 0, "active_views": 0, "hub_subscribers": 0,
+                                         "periodic_callbacks": 0}:
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)

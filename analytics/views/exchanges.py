@@ -283,7 +283,7 @@ class CrossExchange(LiveView):
                       ("spread", "@spread{0.0} bp")]))
         spread = figure(height=150, sizing_mode="stretch_width", x_axis_type="datetime", tools=tools,
                         x_range=prices.x_range, title="Cross-exchange spread: (max − min) / mid", y_axis_label="bp")
-        spread.line("time", "spread", source=self._source, color="black", line_width=1.4)
+        spread.line("time", "spread", source=self._source, color="#e0a030", line_width=1.4)
         self._basis = figure(height=180, sizing_mode="stretch_width", x_axis_type="datetime", tools=tools,
                              x_range=prices.x_range, y_axis_label="bp")
         self._basis_lines = {ex: self._basis.line("time", f"basis_{ex}", source=self._source, color=COLORS[ex],
