@@ -24,10 +24,13 @@ ingest: $(VENV)/.installed  ## capture 30 s of the simulated market into ./data
 exchange: $(VENV)/.installed  ## run the local exchange alone
 	$(PY) -m analytics exchange --source $(SOURCE)
 
-bench: $(VENV)/.installed  ## run the benchmarks (PostgreSQL from Debian for bench/storage.py)
+bench: $(VENV)/.installed  ## run the benchmarks (PostgreSQL for bench/storage.py, chromium for the browser ones)
 	$(PY) bench/ingest.py
 	$(PY) bench/storage.py
 	$(PY) bench/memory.py
+	$(PY) bench/sessions.py
+	$(PY) bench/latency.py
+	$(PY) bench/page_open.py
 
 clean:
 	rm -rf $(VENV) data

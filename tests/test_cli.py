@@ -32,6 +32,8 @@ def test_help(command):
     (["ingest", "--duration", "-3"], "must be positive"),
     (["ingest", "--rate", "abc"], "invalid _positive value"),
     (["ingest", "--store", "nosuchscheme://x"], "store"),
+    (["serve", "--update-rate", "50", "--store", "mem://"], "update rate must be 0.1 to 20 per second"),
+    (["serve", "--source", "bogus"], "unknown source 'bogus'"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(args, message, tmp_path):
