@@ -9,7 +9,6 @@ counted.
 import asyncio
 import gzip
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,18 +19,11 @@ from cryptofeed.symbols import Symbols
 
 from analytics.ingest import Ingest
 from analytics.storage import TickStore
+from polling import poll
 
 CAPTURES = Path(__file__).parents[1].parent / "shared" / "data" / "captures"
 EXCHANGES = ("BINANCE", "KRAKEN", "BITFINEX")
 SYMBOLS = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
-
-
-async def poll(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def trades_received(ingest, exchange) -> int:

@@ -1,6 +1,5 @@
 """The price board: its numbers against the hub, its cells, and a session that patches only what changed."""
 
-import asyncio
 import gc
 import re
 import time
@@ -19,18 +18,11 @@ from analytics.views import board as board_module
 from analytics.views.base import active_views
 from analytics.views.board import (WAITING, BoardState, PriceBoard, board_frame, change_cell, price_decimals,
                                    shared_board, sparkline)
+from polling import poll
 
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
 EXCHANGES = ["BINANCE", "BITFINEX", "KRAKEN"]
 MINUTE = pd.Timedelta(1, "min")
-
-
-async def poll(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 def every_market_has(hub) -> bool:

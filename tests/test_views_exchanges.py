@@ -1,7 +1,5 @@
 """The Exchanges page: one coin across exchanges, against a running ingest and a hand-fed hub."""
 
-import asyncio
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,16 +13,9 @@ from analytics.pipeline import Hub
 from analytics.schema import conform
 from analytics.views.base import active_views
 from analytics.views.exchanges import EXCHANGES, CrossExchange, arbitrage, basis_bp, spread_bp
+from polling import poll
 
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
-
-
-async def poll(condition, timeout: float = 20.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

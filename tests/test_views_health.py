@@ -1,7 +1,5 @@
 """The Feed health page: rates from counter snapshots, malformed messages, a stalled feed, clean-up."""
 
-import asyncio
-import time
 
 import numpy as np
 import pytest
@@ -9,16 +7,9 @@ import pytest
 from analytics.ingest import Ingest
 from analytics.views.base import active_views
 from analytics.views.health import COLUMNS, FeedHealth, health_frame
+from polling import poll
 
 EXCHANGES = ["BINANCE", "BITFINEX", "KRAKEN"]
-
-
-async def poll(condition, timeout: float = 20.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def test_health_frame_rates_from_two_counter_snapshots():

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analytics.bars import aggregate, timeframe_ns, vwap
 from analytics.pipeline.groups import Groups
-from analytics.schema import BAR_COLUMNS, TIMEFRAMES, empty
+from analytics.schema import TIMEFRAMES, empty
 
 _NONE = np.iinfo(np.int64).min
 _FIELDS = ("open", "high", "low", "close", "volume", "notional", "trades", "first_ts", "last_ts")

@@ -22,7 +22,6 @@ wait for data and never hold up the event loop for long.
 import threading
 import weakref
 
-import numpy as np
 import pandas as pd
 
 from analytics.pipeline.groups import Groups
