@@ -6,9 +6,11 @@ Panel's JavaScript and CSS are served by this server: the app needs no internet.
 """
 
 import asyncio
+import gc
 import json
 import logging
 import signal
+import sys
 import panel as pn
 from tornado.web import RequestHandler
 
@@ -24,18 +26,24 @@ CHECK_UNUSED_SESSIONS_MS = 1000
 
 
 class SessionsHandler(RequestHandler):
-    """``GET /tickscope/sessions``: what the open sessions hold (for monitoring and leak checks)."""
+    """``GET /tickscope/sessions``: what the open sessions hold (for monitoring and leak checks).
+
+    ``?gc=1`` runs a full garbage collection first.
+    """
 
     def initialize(self, ingest, sessions):
         self.ingest, self.sessions = ingest, sessions
 
     def get(self):
+        if self.get_argument("gc", "0") == "1":
+            gc.collect()
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps({
             "sessions": len(self.sessions),
             "active_views": active_views(),
             "hub_subscribers": self.ingest.hub.subscribers,
             "periodic_callbacks": sum(len(callbacks) for callbacks in pn.state._periodic.values()),
+            "python_blocks": sys.getallocatedblocks(),
         }))
 
 

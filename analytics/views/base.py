@@ -12,6 +12,7 @@ import time
 import numpy as np
 import panel as pn
 import param
+from panel.io.callbacks import PeriodicCallback
 from panel.io.document import hold
 
 LOG = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ class LiveView(pn.viewable.Viewer):
     def start(self) -> None:
         """Start the timer (done when the view is first shown)."""
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self._tick, period=int(1000 / self.rate))
+            # background: no busy flag toggled on every session's template, no log line, per tick
+            self._callback = PeriodicCallback(callback=self._tick, period=int(1000 / self.rate), background=True,
+                                              log=False)
+            self._callback.start()
             _ACTIVE.add(self)
             if in_server():
                 pn.state.on_session_destroyed(lambda context: self.close())
