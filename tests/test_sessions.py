@@ -4,7 +4,6 @@ import asyncio
 import gc
 import socket
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +19,7 @@ from analytics.ingest import Ingest  # noqa: E402
 from analytics.views import PriceBoard  # noqa: E402
 from analytics.views.base import active_views  # noqa: E402
 from analytics.views.chart import CandleChart  # noqa: E402
+from polling import poll  # noqa: E402
 
 # The Viewers served, one page each: every session of a page builds its own.
 PAGES = {
@@ -33,14 +33,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-async def poll(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.1)
 
 
 def periodic_callbacks() -> int:
