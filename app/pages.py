@@ -47,14 +47,19 @@ def template(ingest, path: str, body, notes=()):
     return page
 
 
-def _choice(name: str, allowed, default, notes: list):
-    value = url_arg(name)
-    if value is None or value == "":
-        return default
-    if allowed is not None and value not in allowed:
-        notes.append(f"Unknown {name} {value!r} in the URL: showing {default} (choose from {', '.join(allowed)}).")
-        return default
+def _timeframe(notes: list) -> str:
+    value = url_arg("timeframe") or "1m"
+    if value not in TIMEFRAMES:
+        notes.append(f"Unknown timeframe {value!r} in the URL: showing 1m (choose from {', '.join(TIMEFRAMES)}).")
+        return "1m"
     return value
+
+
+def _market(ingest) -> tuple[str, str]:
+    """The exchange and symbol a page opens on: the URL's, else the feed's first market (a bad one the view names)."""
+    exchange = next(iter(sorted(ingest.markets)), "BINANCE")
+    symbol = next(iter(ingest.markets.get(exchange, [])), "BTC-USDT")
+    return (url_arg("exchange") or exchange).upper(), (url_arg("symbol") or symbol).upper()
 
 
 def market(ingest, rate: float):
@@ -63,17 +68,15 @@ def market(ingest, rate: float):
 
 def chart(ingest, rate: float):
     notes = []
-    symbol = _choice("symbol", None, "BTC-USDT", notes).upper()
-    exchange = _choice("exchange", None, "BINANCE", notes).upper()
-    timeframe = _choice("timeframe", list(TIMEFRAMES), "1m", notes)
+    timeframe = _timeframe(notes)
+    exchange, symbol = _market(ingest)
     view = CandleChart(ingest=ingest, exchange=exchange, symbol=symbol, timeframe=timeframe, rate=rate)
     return template(ingest, "/chart", view, notes)
 
 
 def exchanges(ingest, rate: float):
-    notes = []
-    symbol = _choice("symbol", None, "BTC-USDT", notes).upper()
-    return template(ingest, "/exchanges", CrossExchange(ingest=ingest, symbol=symbol, rate=rate), notes)
+    _, symbol = _market(ingest)
+    return template(ingest, "/exchanges", CrossExchange(ingest=ingest, symbol=symbol, rate=rate))
 
 
 def health(ingest, rate: float):
