@@ -28,29 +28,24 @@ CHECK_UNUSED_SESSIONS_MS = 1000
 class SessionsHandler(RequestHandler):
     """``GET /tickscope/sessions``: what the open sessions hold (for monitoring and leak checks).
 
-    ``?gc=1`` runs a full garbage collection first.
+    ``?gc=1`` runs a full garbage collection first. ``active_views`` counts the pages' live
+    views (the naive benchmark page passes its own count).
     """
 
-    def initialize(self, ingest, sessions):
-        self.ingest, self.sessions = ingest, sessions
+    def initialize(self, ingest, active_views=active_views):
+        self.ingest, self.active_views = ingest, active_views
 
     def get(self):
         if self.get_argument("gc", "0") == "1":
             gc.collect()
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps({
-            "sessions": len(self.sessions),
-            "active_views": active_views(),
+            "sessions": sum(len(self.application.get_sessions(path)) for path in self.application.app_paths),
+            "active_views": self.active_views(),
             "hub_subscribers": self.ingest.hub.subscribers,
             "periodic_callbacks": sum(len(callbacks) for callbacks in pn.state._periodic.values()),
             "python_blocks": sys.getallocatedblocks(),
         }))
-
-
-def _track(sessions: set) -> None:
-    """Keep ``sessions`` the set of open session ids."""
-    pn.state.on_session_created(lambda context: sessions.add(context.id))
-    pn.state.on_session_destroyed(lambda context: sessions.discard(context.id))
 
 
 def _page(build, ingest, update_rate):
@@ -80,15 +75,12 @@ def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, ad
     ingest = Ingest(source=source, exchanges=exchanges, symbols=symbols, store=store, rate=rate, speed=speed,
                     seed=seed)
     pn.extension("tabulator")
-    sessions = set()
-    _track(sessions)
     routes = {path: _page(build, ingest, update_rate) for path, build in BUILDERS.items()}
     server = pn.serve(routes, port=port, address=address, show=False, start=False, title="Tickscope",
                       websocket_origin=[f"{address}:{port}", f"localhost:{port}"],
                       check_unused_sessions_milliseconds=CHECK_UNUSED_SESSIONS_MS,
                       unused_session_lifetime_milliseconds=UNUSED_SESSION_LIFETIME_MS,
-                      extra_patterns=[("/tickscope/sessions", SessionsHandler, {"ingest": ingest,
-                                                                                "sessions": sessions})])
+                      extra_patterns=[("/tickscope/sessions", SessionsHandler, {"ingest": ingest})])
     loop = asyncio.get_event_loop()
     loop.run_until_complete(ingest.start())
     LOG.info("serving %s on http://%s:%d", ingest.label, address, port)

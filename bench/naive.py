@@ -17,7 +17,6 @@ growing numpy buffers do not blur).
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -27,12 +26,12 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
-from tornado.web import RequestHandler
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from analytics.ingest import Ingest  # noqa: E402
 from analytics.schema import TIMEFRAMES  # noqa: E402
+from app.serve import SessionsHandler  # noqa: E402
 
 # Naive pages whose timer is running in this process.
 _PAGES = set()
@@ -90,25 +89,6 @@ def naive_page(ingest, exchange: str = "BINANCE", symbol: str = "BTC-USDT", time
     _PAGES.add(page)
     pn.state.on_session_destroyed(close)
     return page
-
-
-class SessionsHandler(RequestHandler):
-    """``GET /tickscope/sessions[?gc=1]``: what the server holds for its sessions, as JSON."""
-
-    def initialize(self, ingest, active_views):
-        self.ingest, self.active_views = ingest, active_views
-
-    def get(self):
-        if self.get_argument("gc", ""):
-            gc.collect()
-        tornado_app = self.application
-        self.write({
-            "sessions": sum(len(tornado_app.get_sessions(path)) for path in tornado_app.app_paths),
-            "active_views": self.active_views(),
-            "hub_subscribers": self.ingest.hub.subscribers,
-            "periodic_callbacks": sum(len(callbacks) for callbacks in list(pn.state._periodic.values())),
-            "python_blocks": sys.getallocatedblocks(),
-        })
 
 
 def serve(port: int, store=None, rate: float = 100.0, address: str = "127.0.0.1", session_lifetime: float = 5.0,
