@@ -142,6 +142,7 @@ async def test_bad_symbols_give_one_line_and_the_page_recovers(ingest):
         view.symbol = "ETH-USDT"
         await poll(refreshed(view), what="ETH-USDT prices")
         assert view._selector.value == "ETH-USDT" and view._selector.options == SYMBOLS
+        await poll(lambda: has_bars(ingest, "BTC-USDT"), what="BTC-USDT bars on every exchange")
         view._selector.value = "BTC-USDT"  # the selector re-subscribes and reloads
         assert view.symbol == "BTC-USDT"
         await poll(refreshed(view), what="BTC-USDT prices")
