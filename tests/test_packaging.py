@@ -10,7 +10,7 @@ import yaml
 ROOT = Path(__file__).parents[1]
 
 # Names that differ between PyPI and conda-forge, and entries conda needs for itself.
-CONDA_NAMES = {"psycopg[binary]": "psycopg"}
+CONDA_NAMES = {"psycopg[binary]": "psycopg", "arch": "arch-py"}
 CONDA_ONLY = {"python", "pip"}
 
 
