@@ -1,9 +1,11 @@
-"""The chart page: candles, volume and a navigator of one market, its trades tape and book, live.
+"""The chart page: candles, volume, indicators and a navigator of one market, its trades tape and book, live.
 
 History comes from the store (read once per key for all sessions, see
 :mod:`analytics.views.history`), the live tail from the hub. Per tick a session reads only
 the new hub rows and sends only those: closed bars are streamed with a rollover, the
-forming candle is patched in place, and figures and axes are built once.
+forming candle is patched in place, and figures and axes are built once. Indicators
+(:mod:`analytics.views.indicators`) are columns of the candles, updated incrementally
+with the forming candle.
 """
 
 import time
@@ -17,13 +19,14 @@ from bokeh.models import (ColumnDataSource, CustomJS, DataTable, DateFormatter, 
                           Range1d, RangeTool, StringFormatter, TableColumn)
 from bokeh.plotting import figure
 
+from analytics.indicators.catalog import CATALOG, spec_text
 from analytics.schema import TIMEFRAMES
 from analytics.storage.errors import one_line
 from analytics.views.base import LiveView
 from analytics.views.history import (DOWN, LIMIT, UP, bar_columns, empty_bars, hub_bars, live_columns, merge_bars,
                                      overview_columns, read_history, stored_bars, timeframe_ms)
+from analytics.views.indicators import DEFAULT, ChartIndicators
 
-CANDLE_COLUMNS = ("x", "open", "high", "low", "close", "volume", "vwap", "trades", "color")
 PRICE = "0,0.00[000000]"
 TAPE_TEXT = "#3a3f44"  # the tape's rows are light in every theme (SlickGrid's own colours)
 
@@ -148,6 +151,9 @@ class CandleChart(LiveView):
 
     tape = param.Integer(default=20, bounds=(1, 200), doc="Trades in the tape, the newest last.")
 
+    indicators = param.String(default=DEFAULT, doc="Indicators shown, e.g. 'ema 20, bollinger 20 2, rsi 14, macd' "
+                                                   "(name and TA-Lib's parameters; see analytics.indicators.catalog).")
+
     def __init__(self, **params):
         super().__init__(**params)
         self._key = None
@@ -160,6 +166,7 @@ class CandleChart(LiveView):
         self._note = ("", "info")
         self.param.watch(self._reload, ["exchange", "symbol", "timeframe", "bars", "visible", "overview", "history",
                                         "tape"])
+        self.param.watch(self._change_indicators, "indicators")
 
     # -- building ---------------------------------------------------------------------
     def _layout(self):
@@ -170,7 +177,10 @@ class CandleChart(LiveView):
         self._bid_area = ColumnDataSource({"x": [], "y": []})
         self._ask_area = ColumnDataSource({"x": [], "y": []})
         self._x_range, self._y_range, self._v_range = Range1d(0, 1), Range1d(0, 1), Range1d(0, 1)
-        layout = column(self._price_figure(), self._volume_figure(), self._navigator(), sizing_mode="stretch_width")
+        price = self._price_figure()
+        self._figures = column(price, self._volume_figure(), self._navigator(), sizing_mode="stretch_width")
+        self._indicators = ChartIndicators(self._candles, price, self._x_range)
+        self._configure_indicators()
         autoscale = CustomJS(args={"source": self._candles, "xr": self._x_range, "yr": self._y_range,
                                    "vr": self._v_range}, code=_AUTOSCALE)
         self._x_range.js_on_change("start", autoscale)
@@ -192,10 +202,38 @@ class CandleChart(LiveView):
 
         controls = pn.Row(self._exchange_select, self._symbol_select, self._timeframe_buttons,
                           pn.pane.Bokeh(self._status, margin=(32, 10, 5, 10)))
-        chart = pn.Column(controls, pn.pane.Bokeh(layout, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        chart = pn.Column(controls, self._indicator_controls(), pn.pane.Bokeh(self._figures, sizing_mode="stretch_width"),
+                          sizing_mode="stretch_width")
         side = pn.Column("#### Book", pn.pane.Bokeh(self._quote), pn.pane.Bokeh(self._depth_figure()), "#### Trades",
                          pn.pane.Bokeh(self._tape_table()), width=340)
         return pn.Row(chart, side, sizing_mode="stretch_width")
+
+    def _indicator_controls(self):
+        self._spec_input = pn.widgets.TextInput(label="Indicators", value=self.indicators, sizing_mode="stretch_width",
+                                                placeholder="e.g. ema 20, bollinger 20 2, rsi 14, macd 12 26 9")
+        self._add_select = pn.widgets.Select(label="Add", options={"": ""} | {f"{n} · {e.title}": n
+                                                                             for n, e in CATALOG.items()}, width=230)
+        self._spec_input.param.watch(lambda event: setattr(self, "indicators", event.new), "value")
+        self._add_select.param.watch(self._add_indicator, "value")
+        return pn.Row(self._spec_input, self._add_select, sizing_mode="stretch_width")
+
+    def _add_indicator(self, event) -> None:
+        if event.new:
+            specs = [*self._indicators.specs, ("", event.new, CATALOG[event.new].params)]
+            self.indicators = spec_text(specs)
+            self._add_select.value = ""
+
+    def _configure_indicators(self) -> bool:
+        """Show the indicators named by the ``indicators`` text; a bad text is said and the previous ones stay."""
+        try:
+            self._indicators.configure(self.indicators)
+        except ValueError as error:
+            self._note = (f"Indicators: {error}", "warning")
+            self.message(*self._note)
+            return False
+        volume, navigator = self._figures.children[1], self._figures.children[-1]
+        self._figures.children = [self._figures.children[0], volume, *self._indicators.panels, navigator]
+        return True
 
     def _price_figure(self):
         fig = figure(x_axis_type="datetime", x_range=self._x_range, y_range=self._y_range, height=380,
@@ -298,6 +336,24 @@ class CandleChart(LiveView):
         except Exception as error:  # a bad choice must not take the page down: say it, go on
             self.message(f"Could not load {self.symbol} on {self.exchange}: {one_line(error)}", "danger")
 
+    def _change_indicators(self, *events) -> None:
+        if self._panel is None:
+            return
+        if self._spec_input.value != self.indicators:
+            self._spec_input.value = self.indicators
+        if not self._configure_indicators():
+            return
+        if self._note[0].startswith("Indicators:"):
+            self._note = ("", "info")
+            self.message()
+        view = (self._x_range.start, self._x_range.end)
+        if self._key is None:
+            self._show(empty_bars(), live=True, view=view)
+        elif self._live:
+            self._show(self._merged().iloc[-self.bars:], live=True, view=view)
+        else:
+            self._show_window(*view)
+
     def _load(self, markets: dict) -> None:
         """Show the chosen market: history and hub bars, then fresh cursors on its streams."""
         self.unsubscribe()
@@ -319,6 +375,7 @@ class CandleChart(LiveView):
         self._key = ("bars", self.exchange, self.symbol, self.timeframe)
         self._bar_ms = timeframe_ms(self.timeframe)
         self._body.glyph.width = self._volume.glyph.width = self._bar_ms * 0.7
+        self._indicators.set_bar_width(self._bar_ms)
         hub, note = self.ingest.hub, ""
         if self.ingest.store is None:
             note = "No store: live bars only, no history."
@@ -337,7 +394,8 @@ class CandleChart(LiveView):
             note = f"No {self.timeframe} bars of {self.symbol} on {self.exchange} yet: waiting for trades."
         elif stored.empty and not note:
             note = f"No stored {self.timeframe} history of {self.symbol} on {self.exchange}: live bars only."
-        self._note = (note, "warning" if note.startswith("History") else "info")
+        if not self._note[0].startswith("Indicators:"):
+            self._note = (note, "warning" if note.startswith("History") else "info")
         self.message(*self._note)
         self._line.data = overview_columns(bars, self.overview)
         self._show(bars.iloc[-self.bars:], live=True)
@@ -351,6 +409,7 @@ class CandleChart(LiveView):
     def _show(self, bars: pd.DataFrame, live: bool, view=None) -> None:
         """Put ``bars`` in the candles, in view the newest ``visible`` of them, or ``view`` (ms)."""
         columns = bar_columns(bars)
+        columns.update(self._indicators.history(bars))
         self._candles.data = columns
         self._live = live
         x = columns["x"]
@@ -388,6 +447,11 @@ class CandleChart(LiveView):
         self._extend_line(columns["x"], columns["close"])
         if not self._live:
             return
+        values = self._indicators.live(rows, columns["x"])
+        if values is None:  # a closed bar was corrected: recompute the window's indicators
+            self._show(self._merged().iloc[-self.bars:], live=True, view=(self._x_range.start, self._x_range.end))
+            return
+        columns.update(values)
         x = self._candles.data["x"]
         last = x[-1] if len(x) else -np.inf
         new = columns["x"] > last
@@ -398,7 +462,7 @@ class CandleChart(LiveView):
         if found.any():
             rows_at, indexes = np.flatnonzero(~new)[found], at[found]
             self._candles.patch({c: [(int(i), columns[c][r]) for i, r in zip(indexes, rows_at)]
-                                 for c in CANDLE_COLUMNS if c != "x"})
+                                 for c in columns if c != "x"})
         if new.any():
             following = not len(x) or self._x_range.end >= last
             self._candles.stream({c: v[new] for c, v in columns.items()}, rollover=self.bars)
