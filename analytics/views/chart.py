@@ -22,7 +22,7 @@ from bokeh.plotting import figure
 from analytics.indicators.catalog import CATALOG, spec_text
 from analytics.schema import TIMEFRAMES
 from analytics.storage.errors import one_line
-from analytics.views.base import LiveView
+from analytics.views.base import LiveView, in_server
 from analytics.views.history import (DOWN, LIMIT, UP, bar_columns, empty_bars, hub_bars, live_columns, merge_bars,
                                      overview_columns, read_history, stored_bars, timeframe_ms)
 from analytics.views.indicators import DEFAULT, ChartIndicators
@@ -231,8 +231,11 @@ class CandleChart(LiveView):
             self._note = (f"Indicators: {error}", "warning")
             self.message(*self._note)
             return False
-        volume, navigator = self._figures.children[1], self._figures.children[-1]
-        self._figures.children = [self._figures.children[0], volume, *self._indicators.panels, navigator]
+        price, volume, navigator = self._figures.children[0], self._figures.children[1], self._figures.children[-1]
+        figures = [volume, *self._indicators.panels]
+        for fig in figures:  # the time axis under the lowest figure only
+            fig.xaxis.visible = fig is figures[-1]
+        self._figures.children = [price, *figures, navigator]
         return True
 
     def _price_figure(self):
@@ -339,6 +342,12 @@ class CandleChart(LiveView):
     def _change_indicators(self, *events) -> None:
         if self._panel is None:
             return
+        if in_server():  # new figures join the document: only under its lock, i.e. on the next tick
+            pn.state.curdoc.add_next_tick_callback(self._apply_indicators)
+        else:
+            self._apply_indicators()
+
+    def _apply_indicators(self) -> None:
         if self._spec_input.value != self.indicators:
             self._spec_input.value = self.indicators
         if not self._configure_indicators():

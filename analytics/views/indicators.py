@@ -188,7 +188,7 @@ class ChartIndicators:
         entry = CATALOG[name]
         y_range = Range1d(*(entry.bounds or (0, 1)))
         title = f"{entry.title} ({', '.join(f'{v:g}' for v in params.values() if isinstance(v, (int, float)))})"
-        fig = figure(x_axis_type="datetime", x_range=self.x_range, y_range=y_range, height=130, title=title,
+        fig = figure(x_axis_type="datetime", x_range=self.x_range, y_range=y_range, height=150, title=title,
                      sizing_mode="stretch_width", tools="xpan,xwheel_zoom,crosshair", active_scroll="xwheel_zoom",
                      toolbar_location=None, y_axis_location="right", name=f"indicator-{key}",
                      css_classes=["tickscope-indicator"], min_border_left=10, min_border_right=70)
@@ -214,6 +214,8 @@ class ChartIndicators:
                                             for column, output in zip(names, outputs))]))
         if len(outputs) > 1:
             fig.legend.location = "top_left"
+            fig.legend.orientation = "horizontal"
+            fig.legend.padding = fig.legend.margin = 2
             fig.legend.background_fill_alpha = 0.3
             fig.legend.label_text_font_size = "8pt"
         if entry.bounds is None:
