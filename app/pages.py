@@ -1,7 +1,7 @@
 """The app's pages: the library's Viewers in one template with navigation and a data banner.
 
 Each page is built per session from the process's one shared ingest. Page arguments come
-from the URL (``/chart?symbol=ETH-USDT&exchange=KRAKEN&timeframe=5m``); a bad one is
+from the URL (``/chart?symbol=ETH-USDT&exchange=KRAKEN&timeframe=5m&indicators=ema 20, rsi``); a bad one is
 named on the page and the page opens with the defaults.
 """
 
@@ -10,10 +10,11 @@ import html
 import panel as pn
 
 from analytics.schema import TIMEFRAMES
-from analytics.views import CandleChart, CrossExchange, FeedHealth, PriceBoard, banner
+from analytics.views import CandleChart, CrossExchange, FeedHealth, PriceBoard, RiskDashboard, banner
+from analytics.views.risk import URL_ARGS, url_params
 
-PAGES = {"/": "Market", "/chart": "Chart", "/exchanges": "Exchanges", "/health": "Feed health"}
-NAV_LINKS = {"/": "./", "/chart": "chart", "/exchanges": "exchanges", "/health": "health"}
+PAGES = {"/": "Market", "/chart": "Chart", "/exchanges": "Exchanges", "/health": "Feed health", "/risk": "Risk"}
+NAV_LINKS = {"/": "./", "/chart": "chart", "/exchanges": "exchanges", "/health": "health", "/risk": "risk"}
 NAV_CSS = """
 ul { list-style: none; margin: 0; padding: 0; }
 a { display: block; padding: 8px 12px; margin: 2px 0; border-radius: 6px; color: inherit; text-decoration: none; }
@@ -70,7 +71,9 @@ def chart(ingest, rate: float):
     notes = []
     timeframe = _timeframe(notes)
     exchange, symbol = _market(ingest)
-    view = CandleChart(ingest=ingest, exchange=exchange, symbol=symbol, timeframe=timeframe, rate=rate)
+    indicators = url_arg("indicators")  # e.g. ?indicators=ema 20, rsi 14 (a bad one is said on the page)
+    extra = {} if indicators is None else {"indicators": indicators}
+    view = CandleChart(ingest=ingest, exchange=exchange, symbol=symbol, timeframe=timeframe, rate=rate, **extra)
     return template(ingest, "/chart", view, notes)
 
 
@@ -83,4 +86,13 @@ def health(ingest, rate: float):
     return template(ingest, "/health", FeedHealth(ingest=ingest, rate=min(rate, 1.0)))
 
 
-BUILDERS = {"/": market, "/chart": chart, "/exchanges": exchanges, "/health": health}
+def risk(ingest, rate: float):
+    notes = []
+    timeframe = _timeframe(notes)
+    exchange, _ = _market(ingest)
+    params, bad = url_params({name: url_arg(name) for name in URL_ARGS})
+    view = RiskDashboard(ingest=ingest, exchange=exchange, timeframe=timeframe, rate=rate, **params)
+    return template(ingest, "/risk", view, notes + bad)
+
+
+BUILDERS = {"/": market, "/chart": chart, "/exchanges": exchanges, "/health": health, "/risk": risk}

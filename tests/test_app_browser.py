@@ -124,6 +124,40 @@ def test_chart_page_streams_candles_trades_and_switches_timeframe(app_url, page)
     assert page.locator(".tickscope-candles canvas").count() > 0
 
 
+# The newest finite value of an indicator column in the browser's Bokeh document, and how many there are.
+INDICATOR_JS = """([figure, column]) => {
+  for (const doc of Bokeh.documents) {
+    const fig = doc.get_model_by_name(figure);
+    if (!fig) continue;
+    const values = fig.renderers[0].data_source.data[column] || [];
+    let count = 0, last = null;
+    for (const v of values) if (Number.isFinite(v)) { count++; last = v; }
+    return count ? [count, last] : null;
+  }
+  return null;
+}"""
+
+
+def test_chart_page_draws_indicators_from_the_url_live_and_as_typed(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "chart?symbol=BTC-USDT&exchange=BINANCE&timeframe=1s&indicators=sma 3, rsi 5")
+    expect(page.locator(".tickscope-chart-status")).to_contain_text("BTC-USDT · BINANCE · 1s", timeout=60_000)
+    page.wait_for_function(INDICATOR_JS, arg=["indicator-rsi_5", "rsi_5"], timeout=60_000)
+    first = page.evaluate(INDICATOR_JS, ["indicator-rsi_5", "rsi_5"])
+    assert 0 <= first[1] <= 100
+    page.wait_for_function(f"args => JSON.stringify(({INDICATOR_JS})(args)) !== {json.dumps(json.dumps(first))}",
+                           arg=["indicator-rsi_5", "rsi_5"], timeout=30_000)  # it moves with the forming candle
+    box = page.locator("input[placeholder^='e.g. ema 20']")
+    box.fill("ema 4, macd 3 6 2, wobble")
+    box.press("Enter")
+    expect(page.get_by_text("unknown indicator 'wobble'")).to_be_visible(timeout=30_000)
+    box.fill("ema 4, macd 3 6 2")
+    box.press("Enter")
+    page.wait_for_function(INDICATOR_JS, arg=["indicator-macd_3_6_2", "macd_3_6_2__macd"], timeout=30_000)
+    assert page.evaluate(INDICATOR_JS, ["indicator-rsi_5", "rsi_5"]) is None  # the RSI panel went
+
+
 def test_exchanges_page_compares_the_coin_across_exchanges(app_url, page):
     from playwright.sync_api import expect
 
@@ -172,3 +206,23 @@ def test_closed_pages_release_their_sessions(app_url, browser):
     while any((now := sessions(app_url))[key] for key in held):
         assert time.monotonic() < deadline, now
         time.sleep(0.2)
+
+
+def test_risk_page_says_what_it_lacks_then_shows_the_table_and_the_heatmap_at_1s(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "risk")
+    page.get_by_text("Data: SIMULATED market").wait_for(timeout=60_000)
+    expect(page.locator(".tickscope-risk-note").first).to_contain_text(  # a fresh store: too few 1m bars
+        re.compile(r"closed 1m bars.*needed.*backfill"), timeout=60_000)
+    page.get_by_role("button", name="1s", exact=True).click()
+    status = page.locator(".tickscope-risk-status")
+    expect(status).to_contain_text("BINANCE · 1s · 2 coins", timeout=30_000)
+    table = page.locator(".tickscope-risk-table")
+    expect(table).to_contain_text(re.compile(r"BTC-USDT\s*[\d,]+\s*\d+\.\d"), timeout=90_000)  # bars, then a volatility
+    caption = page.locator(".tickscope-risk-corr-caption")
+    expect(caption).to_contain_text(re.compile(r"over [\d,]+ returns at common times"), timeout=90_000)
+    assert page.locator(".tickscope-risk-corr canvas").count() > 0
+    shown = re.search(r"last closed bar [\d-]+ [\d:]+ UTC", status.evaluate("e => (e.shadowRoot || e).textContent"))
+    expect(status).not_to_contain_text(shown.group(), timeout=30_000)  # recomputed when the next 1 s bar closes
+    assert "Traceback" not in page.content()

@@ -28,7 +28,9 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["live_market.ipynb", "exchanges.ipynb"]  # every notebook, each run below with its CHECKS
+NAMES = ["live_market.ipynb", "exchanges.ipynb", "indicators.ipynb", "risk.ipynb"]  # each run with its CHECKS
+PARAMETERS = {"indicators.ipynb": {"TIMEFRAME": "1s"},  # enough bars within the test's wait
+              "risk.ipynb": {"TIMEFRAME": "1s", "WINDOW": 10}}
 
 # Cells added to each notebook: after its parameters, one that keeps the errors analytics logs
 # (e.g. a view that failed to update)...
@@ -51,6 +53,29 @@ assert summary()["last"].gt(0).all()
 assert await until(lambda: enough(closes(), seconds=3), 20), closes()
 table = basis_summary(closes())
 assert list(table.index) == sorted(ingest.markets) and table["seconds"].ge(3).all(), table
+""",
+    "indicators.ipynb": """
+import talib
+assert await until(lambda: len(bars()) >= 30, 45), bars()
+frame = bars()
+table = signals(frame)
+np.testing.assert_allclose(table["rsi"], talib.RSI(frame["close"].to_numpy(), 14), rtol=1e-9)
+assert table["rsi"].iloc[14:].between(0, 100).all() and table["rsi"].iloc[:14].isna().all()
+check = live_vs_batch(frame)
+assert check["same warm-up"].all() and check["max relative difference"].max() < 1e-9, check
+assert await until(lambda: "rsi_14" in chart._candles.data and len(chart._candles.data["x"]) >= 30, 20)
+""",
+    "risk.ipynb": """
+assert await until(lambda: enough(30), 45), {symbol: len(bars(symbol)) for symbol in coins()}
+frame = bars("BTC-USDT")
+row = vol_row(frame)
+textbook = 100 * np.log(frame["close"]).diff().iloc[-WINDOW:].std() * np.sqrt(365 * 86_400)  # close to close, 1 s
+np.testing.assert_allclose(row["close"], textbook, rtol=1e-9)
+assert row.gt(0).all() and list(vol_table().index) == coins(), vol_table()
+matrix = correlations()
+assert matrix.corr.shape == (2, 2) and matrix.nobs >= 30 and 0 < matrix.corr.iloc[0, 1] < 1, matrix.corr
+assert await until(lambda: dashboard.result is not None and dashboard.result.corr is not None, 20), dashboard.result
+assert dashboard.result.vol.notna().all().all() and dashboard.result.spec.timeframe == "1s", dashboard.result.vol
 """,
 }
 
@@ -113,7 +138,8 @@ def test_notebooks_are_committed_clean():
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_top_to_bottom(name, tmp_path):
     store = f"lmdb://{tmp_path / 'store'}"
-    nb = _prepare(name, {"SOURCE": "simulator", "STORE": store, "SYMBOLS": ["BTC-USDT", "ETH-USDT"], "WAIT": 20})
+    nb = _prepare(name, {"SOURCE": "simulator", "STORE": store, "SYMBOLS": ["BTC-USDT", "ETH-USDT"], "WAIT": 20,
+                         **PARAMETERS.get(name, {})})
     # this interpreter's own ipykernel, whatever kernels the user has installed
     km = KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
     client = NotebookClient(nb, km=km, timeout=60, resources={"metadata": {"path": str(NOTEBOOKS)}})

@@ -10,6 +10,7 @@ from analytics.views.board import PriceBoard
 from analytics.views.chart import CandleChart
 from analytics.views.exchanges import CrossExchange
 from analytics.views.health import FeedHealth
+from analytics.views.risk import RiskDashboard
 from analytics.views.shared import live_ingest
 
-__all__ = ["CandleChart", "CrossExchange", "FeedHealth", "PriceBoard", "banner", "live_ingest"]
+__all__ = ["CandleChart", "CrossExchange", "FeedHealth", "PriceBoard", "RiskDashboard", "banner", "live_ingest"]
