@@ -1,11 +1,12 @@
-"""``python -m analytics``: the local exchange, headless ingest, and the app server.
+"""``python -m analytics``: the local exchange, headless ingest, the app server, reports and backfill.
 
 Bad arguments, an unknown exchange or symbol, a busy port or an unreachable store get
-one line on stderr and exit code 2.
+one line on stderr and exit code 2; a failing cell of a report's notebook, exit code 1.
 """
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -72,6 +73,30 @@ def build_parser() -> ArgumentParser:
     serve.add_argument("--address", default="127.0.0.1", help="address (default 127.0.0.1)")
     serve.add_argument("--update-rate", type=_positive, default=4.0,
                        help="updates per second of each session's live views, 0.1 to 20 (default 4)")
+
+    report = commands.add_parser("report", help="a standalone HTML report of stored bars (runs a notebook)")
+    report.add_argument("--symbols", nargs="+", metavar="SYMBOL", required=True, help="normalized symbols")
+    report.add_argument("--exchange", "--exchanges", nargs="+", metavar="EXCHANGE", type=str.upper, dest="exchanges",
+                        help="exchanges (default: every exchange holding a symbol)")
+    report.add_argument("--start", help="first bar start, UTC (default: the first stored)")
+    report.add_argument("--end", help="last bar start, UTC (default: the last stored)")
+    report.add_argument("--timeframe", default="1m", help="stored bar timeframe to read (default 1m)")
+    report.add_argument("--store", help="ArcticDB URI (default lmdb:// under ./data)")
+    report.add_argument("--as-of", metavar="SNAPSHOT",
+                        help="read this snapshot (to reproduce a report; default: snapshot the store now)")
+    report.add_argument("--notebook", help="report notebook to run (default: the packaged report.ipynb)")
+    report.add_argument("-o", "--output", required=True, help="the .html file to write")
+
+    backfill = commands.add_parser("backfill", help="fill the store with simulated history of bars (1m, 5m, 1h)")
+    backfill.add_argument("--days", type=_positive, default=7.0, help="days of history (default 7)")
+    backfill.add_argument("--end", help="when the history ends, UTC (default now)")
+    backfill.add_argument("--symbols", nargs="+", metavar="SYMBOL",
+                          help=f"simulated coins' symbols (default {' '.join(DEFAULT_SYMBOLS)})")
+    backfill.add_argument("--exchanges", nargs="+", metavar="EXCHANGE", type=str.upper,
+                          help=f"exchanges (default {' '.join(LIVE_EXCHANGES)})")
+    backfill.add_argument("--store", help="ArcticDB URI (default lmdb:// under ./data)")
+    backfill.add_argument("--seed", type=int, help="seed of the simulated market")
+    backfill.add_argument("--force", action="store_true", help="overwrite bars already stored in the range")
     return parser
 
 
@@ -135,6 +160,32 @@ def _serve(args) -> int:
                  update_rate=args.update_rate)
 
 
+def _report(args) -> int:
+    from analytics.report.execute import CellError
+    from analytics.report.run import make_report
+
+    try:
+        report = make_report(args.output, args.symbols, args.exchanges, args.start, args.end, args.timeframe,
+                             store=args.store, as_of=args.as_of, notebook=args.notebook)
+    except CellError as exc:  # the notebook failed: not the arguments
+        print(f"python -m analytics report: {exc}", file=sys.stderr)
+        return 1
+    LOG.info("wrote %s (%.1f MB, %d markets) from snapshot %s of %s in %.1f s", report.path, report.size / 1e6,
+             len(report.selection.markets), report.stamp.snapshot, report.stamp.store, report.seconds)
+    LOG.info("reproduce: %s", report.stamp.command())
+    LOG.debug("report timings (s): %s", json.dumps(report.timings))
+    return 0
+
+
+def _backfill(args) -> int:
+    from analytics.exchange.history import backfill
+
+    written = backfill(args.store, args.symbols or DEFAULT_SYMBOLS, args.exchanges or list(LIVE_EXCHANGES),
+                       days=args.days, end=args.end, seed=args.seed, force=args.force)
+    LOG.info("%s", written)
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -145,6 +196,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command in ("report", "backfill"):
+            return _report(args) if args.command == "report" else _backfill(args)
         return asyncio.run(_ingest(args) if args.command == "ingest" else _exchange(args))
     except KeyboardInterrupt:
         return 130
