@@ -12,8 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-serve: $(VENV)/.installed  ## serve the app on http://127.0.0.1:$(PORT) (SOURCE=simulator|live|auto|replay:PATH)
-	$(PY) -m analytics serve --source $(SOURCE) --port $(PORT)
+serve: $(VENV)/.installed  ## serve the app on http://127.0.0.1:$(PORT) (SOURCE=simulator|live|auto|replay:PATH); the simulator starts with 7 days of simulated history
+	$(PY) -m analytics serve --source $(SOURCE) --port $(PORT) $(if $(filter simulator,$(SOURCE)),--history 7)
 
 test: $(VENV)/.installed  ## run the test suite
 	$(PY) -m pytest

@@ -73,6 +73,9 @@ def build_parser() -> ArgumentParser:
     serve.add_argument("--address", default="127.0.0.1", help="address (default 127.0.0.1)")
     serve.add_argument("--update-rate", type=_positive, default=4.0,
                        help="updates per second of each session's live views, 0.1 to 20 (default 4)")
+    serve.add_argument("--history", type=float, default=0.0, metavar="DAYS",
+                       help="with --source simulator: first store DAYS of simulated 1m/5m/1h bars for markets the "
+                            "store holds no bars of (default 0: none)")
 
     report = commands.add_parser("report", help="a standalone HTML report of stored bars (runs a notebook)")
     report.add_argument("--symbols", nargs="+", metavar="SYMBOL", required=True, help="normalized symbols")
@@ -157,7 +160,7 @@ def _serve(args) -> int:
 
     return serve(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
                  port=args.port, address=args.address, rate=args.rate, speed=args.speed, seed=args.seed,
-                 update_rate=args.update_rate)
+                 update_rate=args.update_rate, history=args.history)
 
 
 def _report(args) -> int:

@@ -11,9 +11,12 @@ import json
 import logging
 import signal
 import sys
+
 import panel as pn
 from tornado.web import RequestHandler
 
+from analytics.exchange.history import simulated_history
+from analytics.feeds.sources import DEFAULT_SYMBOLS, LIVE_EXCHANGES
 from analytics.ingest import Ingest
 from analytics.views.base import active_views
 from app.pages import BUILDERS
@@ -54,14 +57,30 @@ def _page(build, ingest, update_rate):
     return page
 
 
+def _simulated_history(store, symbols, exchanges, days: float, seed) -> None:
+    """Store ``days`` of simulated bars (one market seen on every exchange) for the markets holding no bars."""
+    held = store.symbols("bars")
+    held = set(zip(held["exchange"], held["symbol"]))
+    if all((exchange, symbol) in held for exchange in exchanges for symbol in symbols):
+        return
+    bars = simulated_history(symbols, exchanges, days, seed=seed)
+    missing = [(exchange, symbol) not in held for exchange, symbol in zip(bars["exchange"], bars["symbol"])]
+    rows = store.write("bars", bars[missing])
+    LOG.info("stored %s simulated bars (1m, 5m, 1h) of %d days for markets without history", f"{rows:,}", days)
+
+
 def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, address="127.0.0.1", rate=50.0,
-          speed=1.0, seed=None, update_rate=4.0) -> int:
+          speed=1.0, seed=None, update_rate=4.0, history=0.0) -> int:
     """Start the feed once, then serve the app until interrupted.
 
     Parameters
     ----------
     update_rate : float
         Updates per second of each session's live views (the per-session bound).
+    history : float
+        With the simulator, first store this many days of simulated bars for the markets the
+        store holds no bars of (see :func:`analytics.exchange.history.backfill`), so that charts,
+        volatility cones and GARCH have a past. 0: none.
 
     Raises
     ------
@@ -72,8 +91,14 @@ def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, ad
     """
     if not 0.1 <= update_rate <= 20:
         raise ValueError(f"the update rate must be 0.1 to 20 per second, got {update_rate}")
+    if history < 0:
+        raise ValueError(f"--history must be 0 or more days, got {history:g}")
+    if history and source != "simulator":
+        raise ValueError(f"simulated history goes with the simulator only, not --source {source}")
     ingest = Ingest(source=source, exchanges=exchanges, symbols=symbols, store=store, rate=rate, speed=speed,
                     seed=seed)
+    if history and ingest.store is not None:
+        _simulated_history(ingest.store, symbols or DEFAULT_SYMBOLS, exchanges or list(LIVE_EXCHANGES), history, seed)
     pn.extension("tabulator")
     routes = {path: _page(build, ingest, update_rate) for path, build in BUILDERS.items()}
     server = pn.serve(routes, port=port, address=address, show=False, start=False, title="Tickscope",

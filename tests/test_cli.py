@@ -34,6 +34,8 @@ def test_help(command):
     (["ingest", "--store", "nosuchscheme://x"], "store"),
     (["serve", "--update-rate", "50", "--store", "mem://"], "update rate must be 0.1 to 20 per second"),
     (["serve", "--source", "bogus"], "unknown source 'bogus'"),
+    (["serve", "--source", "live", "--history", "7", "--store", "mem://"], "simulated history goes with the simulator"),
+    (["serve", "--source", "simulator", "--history", "-1", "--store", "mem://"], "--history must be 0 or more days"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(args, message, tmp_path):
@@ -43,6 +45,25 @@ def test_bad_arguments_get_one_line_and_exit_2(args, message, tmp_path):
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_served_simulator_history_fills_only_markets_without_bars(tmp_path):
+    from analytics.storage import TickStore
+    from app.serve import _simulated_history
+
+    store = TickStore(f"lmdb://{tmp_path}/store")
+    _simulated_history(store, ["BTC-USDT"], ["BINANCE"], days=1, seed=1)
+    btc = store.read_bars("BINANCE", "BTC-USDT", "1m")
+    assert 1439 <= len(btc) <= 1440
+    _simulated_history(store, ["BTC-USDT", "ETH-USDT"], ["BINANCE", "KRAKEN"], days=2, seed=2)  # a restart
+    held = store.symbols("bars").set_index(["exchange", "symbol", "timeframe"])["rows"]
+    assert held["BINANCE", "BTC-USDT", "1m"] == len(btc)  # kept as it was, not extended nor duplicated
+    assert store.read_bars("BINANCE", "BTC-USDT", "1m").equals(btc)
+    for market in [("BINANCE", "ETH-USDT"), ("KRAKEN", "BTC-USDT"), ("KRAKEN", "ETH-USDT")]:
+        assert 2 * 1440 - 1 <= held[(*market, "1m")] <= 2 * 1440, market
+        assert held[(*market, "1h")] in (48, 49), market
+    binance, kraken = (store.read_bars(exchange, "ETH-USDT", "1m")["close"] for exchange in ("BINANCE", "KRAKEN"))
+    assert (binance / kraken - 1).abs().max() < 0.002  # one market, seen on two exchanges (a few bp of basis)
 
 
 def test_unknown_symbol_on_the_local_exchange(tmp_path):
