@@ -311,6 +311,10 @@ def test_symbols_version_and_snapshots(store):
     version = store.version()
     assert version["snapshots"] == ["report-1"] and set(version["libraries"]["bars"]) == {
         "BINANCE/BTC-USDT/1m", "BINANCE/BTC-USDT/5m"}
+    held = store.version(as_of="report-1")["libraries"]
+    assert held["bars"]["BINANCE/BTC-USDT/1m"] == version["libraries"]["bars"]["BINANCE/BTC-USDT/1m"] - 1
+    assert held["bars"]["BINANCE/BTC-USDT/5m"] == version["libraries"]["bars"]["BINANCE/BTC-USDT/5m"]
+    assert held["quotes"] == {} and store.version(as_of="nope")["libraries"]["bars"] == {}
     with pytest.raises(ValueError, match="already exists"):
         store.snapshot("report-1")
 

@@ -81,18 +81,10 @@ def check_snapshot(store: TickStore, name: str) -> None:
         raise ValueError(f"no snapshot {name!r} in {store.uri}; snapshots: {', '.join(known) or 'none'}")
 
 
-def take_snapshot(store: TickStore) -> tuple[str, dict]:
-    """Snapshot the store as ``report-<UTC time>``; return the name and the bars versions it holds.
-
-    The versions are known only when no writer changed them while the snapshot was taken (else
-    ``{}``: the snapshot alone identifies the data).
-    """
+def take_snapshot(store: TickStore) -> str:
+    """Snapshot the store as ``report-<UTC time>``; return the name."""
     now = datetime.now(timezone.utc)
-    name = f"report-{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z"
-    before = store.version()["libraries"]["bars"]
-    store.snapshot(name)
-    after = store.version()["libraries"]["bars"]
-    return name, (after if after == before else {})
+    return store.snapshot(f"report-{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z")
 
 
 def check_bars(store: TickStore, selection: Selection, as_of: str | None) -> Selection:
@@ -161,7 +153,8 @@ def make_report(output, symbols, exchanges=None, start=None, end=None, timeframe
     if as_of is not None:
         check_snapshot(tickstore, as_of)
     selection = check_bars(tickstore, selection, as_of)  # before snapshotting: a refused request leaves none
-    snapshot, versions = (as_of, {}) if as_of is not None else take_snapshot(tickstore)
+    snapshot = as_of if as_of is not None else take_snapshot(tickstore)
+    versions = tickstore.version(as_of=snapshot)["libraries"]["bars"]
     stamp = stamp_of(selection, tickstore.uri, snapshot, versions, output=str(output))
     partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.html")
     failed = path.with_name(f"{path.stem}.failed.ipynb")

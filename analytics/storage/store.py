@@ -262,13 +262,21 @@ class TickStore:
                         locks.release(kind, name)
         return compacted
 
-    def version(self) -> dict:
-        """The ArcticDB version, the URI, each library's latest version per symbol and snapshots."""
+    def version(self, as_of: str | None = None) -> dict:
+        """The ArcticDB version, the URI, each library's version per symbol and the snapshots.
+
+        Versions are the latest ones, or those held by snapshot ``as_of`` (libraries without
+        it list none).
+        """
         libraries, snapshots = {}, set()
         for kind, library in self._backend.libraries.items():
-            latest = library.list_versions(latest_only=True, skip_snapshots=True)
-            libraries[kind] = {v.symbol: int(v.version) for v in sorted(latest, key=lambda v: v.symbol)}
-            snapshots.update(library.list_snapshots(load_metadata=False))
+            names = library.list_snapshots(load_metadata=False)
+            snapshots.update(names)
+            if as_of is not None:
+                held = library.list_versions(snapshot=as_of) if as_of in names else {}
+            else:  # (list_versions is slow on an empty library)
+                held = library.list_versions(latest_only=True, skip_snapshots=True) if library.list_symbols() else {}
+            libraries[kind] = {v.symbol: int(v.version) for v in sorted(held, key=lambda v: v.symbol)}
         return {"arcticdb": arcticdb.__version__, "uri": self.uri, "libraries": libraries, "snapshots": sorted(snapshots)}
 
     def snapshot(self, name: str) -> str:
