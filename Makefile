@@ -31,6 +31,10 @@ bench: $(VENV)/.installed  ## run the benchmarks (PostgreSQL for bench/storage.p
 	$(PY) bench/sessions.py
 	$(PY) bench/latency.py
 	$(PY) bench/page_open.py
+	$(PY) bench/indicators.py
+	$(PY) bench/indicators_live.py
+	$(PY) bench/risk.py
+	$(PY) bench/report.py
 
 clean:
 	rm -rf $(VENV) data

@@ -881,15 +881,14 @@ class MFI(Indicator):
         return 100.0 * ((0.0 if pos_sum < 0.0 else total if pos_sum > total else pos_sum) / total)
 
 
-class ROC(Indicator):
-    """Rate of change in percent: (close / close[t - period] − 1) · 100 (0 when that close is 0)."""
+class _Lagged(Indicator):
+    """The close against the close ``period`` bars before (a ring of the last closes)."""
 
     __slots__ = ("period", "_count", "_ring", "_pos")
     _params = ("period",)
-    outputs = ("roc",)
 
     def __init__(self, period=10):
-        self.period = _period("ROC", "period", period, 1)
+        self.period = _period(type(self).__name__, "period", period, 1)
         self.lookback = self.period
         self.reset()
 
@@ -906,34 +905,28 @@ class ROC(Indicator):
             if closed:
                 self._count += 1
             return NAN
+        return self._value(close, before)
+
+
+class ROC(_Lagged):
+    """Rate of change in percent: (close / close[t - period] − 1) · 100 (0 when that close is 0)."""
+
+    __slots__ = ()
+    outputs = ("roc",)
+
+    @staticmethod
+    def _value(close, before):
         return (close / before - 1.0) * 100.0 if before != 0.0 else 0.0
 
 
-class MOM(Indicator):
+class MOM(_Lagged):
     """Momentum: close − close[t - period]."""
 
-    __slots__ = ("period", "_count", "_ring", "_pos")
-    _params = ("period",)
+    __slots__ = ()
     outputs = ("mom",)
 
-    def __init__(self, period=10):
-        self.period = _period("MOM", "period", period, 1)
-        self.lookback = self.period
-        self.reset()
-
-    def reset(self) -> None:
-        self._count, self._ring, self._pos = 0, [0.0] * self.period, 0
-
-    def update(self, close, closed=True):
-        ring, pos = self._ring, self._pos
-        before = ring[pos]
-        if closed:
-            ring[pos] = close
-            self._pos = pos + 1 if pos + 1 < self.period else 0
-        if self._count < self.period:
-            if closed:
-                self._count += 1
-            return NAN
+    @staticmethod
+    def _value(close, before):
         return close - before
 
 

@@ -24,7 +24,7 @@ from analytics.schema import TIMEFRAMES
 from analytics.storage.errors import one_line
 from analytics.views.base import LiveView, in_server
 from analytics.views.history import (DOWN, LIMIT, UP, bar_columns, empty_bars, hub_bars, live_columns, merge_bars,
-                                     overview_columns, read_history, stored_bars, timeframe_ms)
+                                     known_markets, overview_columns, read_history, timeframe_ms)
 from analytics.views.indicators import DEFAULT, ChartIndicators
 
 PRICE = "0,0.00[000000]"
@@ -188,7 +188,7 @@ class CandleChart(LiveView):
         for event in ("data", "streaming", "patching"):
             self._candles.js_on_change(event, autoscale)
 
-        markets = self._markets()
+        markets = known_markets(self.ingest)
         self._exchange_select = pn.widgets.Select(label="Exchange", width=130)
         self._symbol_select = pn.widgets.Select(label="Symbol", width=140)
         self._timeframe_buttons = pn.widgets.RadioButtonGroup(options=list(TIMEFRAMES), align="end", width=200)
@@ -300,18 +300,6 @@ class CandleChart(LiveView):
                          height=26 * (self.tape + 1) + 4, row_height=25, name="tape", css_classes=["tickscope-tape"])
 
     # -- what is known ------------------------------------------------------------------
-    def _markets(self) -> dict:
-        """{exchange: set of symbols} the feed serves or the store holds bars of."""
-        markets = {exchange: set(symbols) for exchange, symbols in (self.ingest.markets or {}).items()}
-        try:
-            held = stored_bars(self.ingest.store)
-        except Exception:  # the store's problems are told when its history is read
-            held = None
-        if held is not None:
-            for exchange, symbol in zip(held["exchange"], held["symbol"]):
-                markets.setdefault(exchange, set()).add(symbol)
-        return markets
-
     def _sync_widgets(self, markets: dict) -> None:
         exchanges = sorted(set(markets) | {self.exchange})
         symbols = sorted(markets.get(self.exchange, set()) | {self.symbol})
@@ -333,7 +321,7 @@ class CandleChart(LiveView):
         if self._panel is None:
             return
         try:
-            markets = self._markets()
+            markets = known_markets(self.ingest)
             self._sync_widgets(markets)
             self._load(markets)
         except Exception as error:  # a bad choice must not take the page down: say it, go on

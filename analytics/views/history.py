@@ -84,6 +84,20 @@ def empty_bars() -> pd.DataFrame:
     return frame.astype({"trades": np.int64, "closed": bool})
 
 
+def known_markets(ingest) -> dict:
+    """{exchange: set of symbols} the ingest's feed serves or its store holds bars of."""
+    fed = getattr(ingest, "markets", None) or {}
+    markets = {exchange: set(symbols) for exchange, symbols in fed.items()}
+    try:
+        held = stored_bars(getattr(ingest, "store", None))
+    except Exception:  # the store's problems are told when its history is read
+        held = None
+    if held is not None:
+        for exchange, symbol in zip(held["exchange"], held["symbol"]):
+            markets.setdefault(exchange, set()).add(symbol)
+    return markets
+
+
 def hub_bars(frame: pd.DataFrame) -> pd.DataFrame:
     """Hub bar rows (a ``start`` column, one or more rows per start) as a bar frame, the last row per start winning."""
     if frame.empty:

@@ -23,7 +23,7 @@ from analytics.feeds import DEFAULT_SYMBOLS
 from analytics.risk import ESTIMATORS
 from analytics.schema import TIMEFRAMES
 from analytics.views.base import LiveView
-from analytics.views.history import stored_bars
+from analytics.views.history import known_markets
 from analytics.views.riskfeed import LAMBDA, MAX_LAG, RiskFeed, RiskSpec
 
 LEVEL = 0.05  # correlations with a p-value at or above this are faded
@@ -312,7 +312,7 @@ class RiskDashboard(LiveView):
             on(widget, lambda _: self._choose_pair())
 
     def _choose_exchange(self, exchange: str) -> None:
-        listed = self._markets().get(exchange, set())
+        listed = known_markets(self.ingest).get(exchange, set())
         keep = [s for s in self.symbols or () if s in listed]
         self.param.update(exchange=exchange, symbols=keep or None,
                           coin=self.coin if self.coin in listed else None,
@@ -343,19 +343,6 @@ class RiskDashboard(LiveView):
             self._syncing = False
 
     # -- what to compute ---------------------------------------------------------------
-    def _markets(self) -> dict:
-        """{exchange: set of symbols} the feed serves or the store holds bars of."""
-        fed = getattr(self.ingest, "markets", None) or {}
-        markets = {exchange: set(symbols) for exchange, symbols in fed.items()}
-        try:
-            held = stored_bars(getattr(self.ingest, "store", None))
-        except Exception:  # the store's problems are told when its history is read
-            held = None
-        if held is not None:
-            for exchange, symbol in zip(held["exchange"], held["symbol"]):
-                markets.setdefault(exchange, set()).add(symbol)
-        return markets
-
     def _resolve(self, markets: dict):
         """The :class:`RiskSpec` of the parameters, and what is wrong with them (one sentence each)."""
         if not markets:
@@ -387,7 +374,7 @@ class RiskDashboard(LiveView):
 
     def _open(self) -> bool:
         """Acquire the feed of the parameters' spec; False (and why, on the page) if there is none yet."""
-        markets = self._markets()
+        markets = known_markets(self.ingest)
         self._spec, self._problems = self._resolve(markets)
         self._sync_widgets(markets)
         if self._spec is None:
