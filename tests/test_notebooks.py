@@ -217,3 +217,39 @@ def test_panel_serves_live_market(tmp_path):
             pytest.fail("panel serve did not stop on SIGTERM")
     assert _gone(pids, 15) == [], "processes left behind by panel serve"
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_panel_serves_the_analytics_notebooks(tmp_path):
+    """``panel serve`` of the indicators and risk notebooks: each page is built with its Viewer, no traceback."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    names = {"indicators": "Tickscope · Indicators", "risk": "Tickscope · Risk"}
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", *(str(NOTEBOOKS / f"{name}.ipynb") for name in names),
+             "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for name, title in names.items():
+            deadline, page = time.monotonic() + 60, None
+            while page is None and time.monotonic() < deadline and server.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=45) as response:
+                        page = response.read().decode()
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.2)
+            assert page is not None, log.read_text()
+            assert title in page and '"roots"' in page, name
+            kinds = {type(model).__name__ for model in _pull(f"http://127.0.0.1:{port}/{name}").models}
+            assert {"figure", "Line"} <= kinds, (name, kinds)  # its plots
+        pids = [server.pid, *(p.pid for p in psutil.Process(server.pid).children(recursive=True))]
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            pytest.fail("panel serve did not stop on SIGTERM")
+    assert _gone(pids, 15) == [], "processes left behind by panel serve"
+    assert "Traceback" not in log.read_text(), log.read_text()
