@@ -34,6 +34,7 @@ bench: $(VENV)/.installed  ## run the benchmarks (PostgreSQL for bench/storage.p
 	$(PY) bench/indicators.py
 	$(PY) bench/indicators_live.py
 	$(PY) bench/risk.py
+	$(PY) bench/leadlag.py
 	$(PY) bench/report.py
 
 clean:
