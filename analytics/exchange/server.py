@@ -5,11 +5,13 @@ plain HTTP for REST (``rest_port``; cryptofeed fetches symbol information with `
 and default certificate checks, which a self-signed certificate would fail). Each exchange
 lives under its own path prefix on both ports (``/binance``, ``/kraken``, ``/bitfinex``).
 ``GET /tickscope/status`` describes the server (JSON, with the certificate);
-``POST /tickscope/faults`` switches faults (:meth:`Faults.update`).
+``POST /tickscope/faults`` switches faults (:meth:`Faults.update`); ``GET /news/rss`` serves
+the simulator's simulated news (:mod:`.news`; 404 in replay mode).
 """
 
 import asyncio
 import concurrent.futures
+import functools
 import json
 import logging
 import threading
@@ -21,6 +23,7 @@ from cryptofeed.exchanges import EXCHANGE_MAP
 from analytics.exchange.client import local_feed_class
 from analytics.exchange.connection import WebSocketConnection
 from analytics.exchange.faults import Faults
+from analytics.exchange.news import NewsDesk, mids
 from analytics.exchange.protocols import PROTOCOLS, Venue
 from analytics.exchange.replay import Replay
 from analytics.exchange.simulator import Simulator
@@ -58,6 +61,9 @@ class LocalExchange:
         REST (HTTP) port; default ``port + 1``, or a free one when ``port`` is 0.
     keep_trades : bool
         Simulator only: keep every trade sent for :meth:`sent_trades` (off for long floods).
+    news : NewsDesk, optional
+        Simulator only: writes the simulated news served at ``/news/rss`` (default a new
+        :class:`~analytics.exchange.news.NewsDesk` seeded with ``seed``).
 
     Attributes
     ----------
@@ -66,6 +72,8 @@ class LocalExchange:
         ``(exchange, symbol, "trades" | "ticker" | "book")``: rows or messages sent;
         ``(exchange, "*", "faults")``: faults injected.
     faults : Faults
+    news : NewsDesk or None
+        None in replay mode.
 
     Examples
     --------
@@ -76,7 +84,7 @@ class LocalExchange:
     """
 
     def __init__(self, source="simulator", host="127.0.0.1", port=0, symbols=None, rate=50.0, speed=1.0,
-                 seed=None, faults=None, rest_port=None, keep_trades=True):
+                 seed=None, faults=None, rest_port=None, keep_trades=True, news=None):
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer in 0..65535, not {port!r}")
         if not rate >= 0:
@@ -91,9 +99,11 @@ class LocalExchange:
         if source == "simulator":
             protocols = {ex: cls() for ex, cls in PROTOCOLS.items()}
             self._source = Simulator(protocols, symbols or DEFAULT_SYMBOLS, rate, seed, keep_trades)
+            self.news = news if news is not None else NewsDesk(seed=seed)
         elif isinstance(source, str) and source.startswith("replay:"):
             self._source = Replay(source.split(":", 1)[1], speed)
             protocols = {ex: PROTOCOLS[ex]() for ex in self._source.exchanges}
+            self.news = None
         else:
             raise ValueError(f"source must be 'simulator' or 'replay:PATH', not {source!r}")
         self.exchanges = list(protocols)
@@ -180,7 +190,8 @@ class LocalExchange:
         sent = {"/".join(k): v for k, v in sorted(self.sent.snapshot().items())}
         return {"source": self.source_spec, "exchanges": exchanges, "sent": sent,
                 "faults": self.faults.snapshot(), "paused": bool(getattr(self._source, "paused", False)),
-                "finished": self.finished, "certificate": self._certificate.cert_pem}
+                "finished": self.finished, "certificate": self._certificate.cert_pem,
+                "news": f"http://{self.host}:{self.rest_port}/news/rss" if self.news is not None else None}
 
     # running on the caller's loop
     async def start(self) -> None:
@@ -214,6 +225,8 @@ class LocalExchange:
         self.faults.on_stall = lambda seconds: loop.call_soon_threadsafe(self._stall, seconds)
         self._tasks = [loop.create_task(self._source.run(self.faults, self._drain)),
                        loop.create_task(self._housekeeping())]
+        if self.news is not None:
+            self._tasks.append(loop.create_task(self.news.run(functools.partial(mids, self._source.model))))
         LOG.info("local exchange (%s): %s; status http://%s:%d/tickscope/status", self.source_spec,
                  "; ".join(f"{ex} {self.endpoints(ex)['websocket']} {self.endpoints(ex)['rest']}"
                            for ex in self.exchanges), self.host, self.rest_port)
@@ -337,6 +350,10 @@ class LocalExchange:
                 except (ValueError, TypeError) as e:
                     return web.json_response({"error": str(e)}, status=400)
             return web.json_response(self.faults.snapshot())
+        if path == "/news/rss" or path.startswith("/news/"):
+            if self.news is None:
+                return web.json_response({"error": "no simulated news in replay mode"}, status=404)
+            return self.news.respond(request, f"http://{self.host}:{self.rest_port}")
         for venue in self.venues.values():
             prefix = venue.protocol.path
             if path.startswith(prefix + "/"):
