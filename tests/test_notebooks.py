@@ -28,7 +28,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["live_market.ipynb", "exchanges.ipynb", "indicators.ipynb", "risk.ipynb"]  # each run with its CHECKS
+NAMES = ["live_market.ipynb", "exchanges.ipynb", "indicators.ipynb", "risk.ipynb",
+         "sentiment.ipynb"]  # each run with its CHECKS
 PARAMETERS = {"indicators.ipynb": {"TIMEFRAME": "1s"},  # enough bars within the test's wait
               "risk.ipynb": {"TIMEFRAME": "1s", "WINDOW": 10}}
 
@@ -72,10 +73,37 @@ row = vol_row(frame)
 textbook = 100 * np.log(frame["close"]).diff().iloc[-WINDOW:].std() * np.sqrt(365 * 86_400)  # close to close, 1 s
 np.testing.assert_allclose(row["close"], textbook, rtol=1e-9)
 assert row.gt(0).all() and list(vol_table().index) == coins(), vol_table()
+assert await until(lambda: correlations().nobs >= 30, 45), correlations().nobs  # seconds both coins traded
 matrix = correlations()
-assert matrix.corr.shape == (2, 2) and matrix.nobs >= 30 and 0 < matrix.corr.iloc[0, 1] < 1, matrix.corr
+assert matrix.corr.shape == (2, 2) and 0 < matrix.corr.iloc[0, 1] < 1, matrix.corr
 assert await until(lambda: dashboard.result is not None and dashboard.result.corr is not None, 20), dashboard.result
 assert dashboard.result.vol.notna().all().all() and dashboard.result.spec.timeframe == "1s", dashboard.result.vol
+""",
+    "sentiment.ipynb": """
+assert await until(lambda: len(mentions()) >= 1, 50), news.read_items()  # the simulator's first headlines
+await ingest.news.stop()  # no more items: the table and the loop below read the same ones
+table = sentiment_table()
+items = news.read_items().reset_index()
+bars = {(row.coins, row.published.floor(BAR)) for row in items.itertuples()}
+newest = max(bar for coins_, bar in bars if set(coins_.split(",")) & set(coins()))
+for coin in coins():  # the table against a plain loop over the stored items
+    got = [(row.compound, row.label) for row in items.itertuples()
+           if coin in row.coins.split(",") and row.published.floor(BAR) > newest - WINDOW * BAR]
+    assert table.at[coin, "mentions"] == len(got), (coin, table, got)
+    if got:
+        np.testing.assert_allclose(table.at[coin, "mean"], np.mean([c for c, _ in got]), rtol=1e-12)
+        assert table.at[coin, "positive"] == np.mean([label == "positive" for _, label in got])
+rng = np.random.default_rng(1)  # forward_correlation against numpy on a known lead of one bar
+index = pd.date_range("2024-01-01", periods=300, freq=BAR)
+sentiment = pd.Series(rng.uniform(-1, 1, 300), index)
+returns = (0.004 * sentiment.shift(1) + rng.normal(0, 0.002, 300)).iloc[1:]
+frame = forward_correlation(sentiment, returns)
+for k in range(1, LAGS + 1):
+    np.testing.assert_allclose(frame.at[k, "corr"], np.corrcoef(sentiment.iloc[1:-k], returns.iloc[k:])[0, 1],
+                               rtol=1e-12)
+assert frame.at[1, "corr"] > 0.5 > frame["corr"].iloc[1:].abs().max() and frame.at[1, "pairs"] == 298
+assert await until(lambda: view.result is not None and view.result.gauges["count"].sum() >= 1, 20), view.result
+assert list(view.result.gauges.index) == coins() and not view._error.visible
 """,
 }
 
