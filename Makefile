@@ -36,6 +36,8 @@ bench: $(VENV)/.installed  ## run the benchmarks (PostgreSQL for bench/storage.p
 	$(PY) bench/risk.py
 	$(PY) bench/leadlag.py
 	$(PY) bench/report.py
+	$(PY) bench/sentiment.py
+	$(PY) bench/sentiment_backlog.py
 
 clean:
 	rm -rf $(VENV) data

@@ -45,6 +45,12 @@ def _add_source(parser, default: str) -> None:
     parser.add_argument("--seed", type=int, help="seed of the simulated market")
 
 
+def _add_news(parser) -> None:
+    parser.add_argument("--news", action=argparse.BooleanOptionalAction, default=True,
+                        help="score news sentiment per coin: the simulator's simulated news, live the default "
+                             "crypto feeds and subreddits, a replay none (default: on)")
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m analytics", description="Tickscope: a live crypto market observatory.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -64,6 +70,7 @@ def build_parser() -> ArgumentParser:
                         help=f"exchanges (default {' '.join(LIVE_EXCHANGES)})")
     ingest.add_argument("--duration", type=_positive, help="seconds to run (default: until Ctrl-C or replay end)")
     ingest.add_argument("--store", help="ArcticDB URI (default lmdb:// under ./data)")
+    _add_news(ingest)
 
     serve = commands.add_parser("serve", help="serve the web app")
     _add_source(serve, "auto")
@@ -76,6 +83,7 @@ def build_parser() -> ArgumentParser:
     serve.add_argument("--history", type=float, default=0.0, metavar="DAYS",
                        help="with --source simulator: first store DAYS of simulated 1m/5m/1h bars for markets the "
                             "store holds no bars of (default 0: none)")
+    _add_news(serve)
 
     report = commands.add_parser("report", help="a standalone HTML report of stored bars (runs a notebook)")
     report.add_argument("--symbols", nargs="+", metavar="SYMBOL", required=True, help="normalized symbols")
@@ -123,7 +131,7 @@ async def _ingest(args) -> int:
     from analytics.ingest import Ingest
 
     ingest = Ingest(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
-                    rate=args.rate, speed=args.speed, seed=args.seed)
+                    rate=args.rate, speed=args.speed, seed=args.seed, news=None if args.news else False)
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
 
     def terminate():  # stop like Ctrl-C does, once: a second SIGTERM must not cut the flush short
@@ -136,6 +144,10 @@ async def _ingest(args) -> int:
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: run() has stopped and flushed everything
         LOG.info("interrupted")
     print(file=sys.stderr)
+    if ingest.news is not None:
+        news = ingest.news.stats()["total"]
+        LOG.info("%s: %d new items, %d scored, %d stored; errors %d", ingest.news.label, news["new"], news["scored"],
+                 news["stored"], news["errors"])
     trades = sum(v for k, v in ingest.counters.snapshot().items() if k[1:] == ("trades", "messages"))
     stored = ingest.writer.rows_stored if ingest.writer else {}
     LOG.info("%s: %d messages (%d trades); stored %s in %s; errors %s", ingest.label, ingest.messages(), trades,
@@ -160,7 +172,7 @@ def _serve(args) -> int:
 
     return serve(source=args.source, exchanges=args.exchanges, symbols=args.symbols, store=args.store,
                  port=args.port, address=args.address, rate=args.rate, speed=args.speed, seed=args.seed,
-                 update_rate=args.update_rate, history=args.history)
+                 update_rate=args.update_rate, history=args.history, news=args.news)
 
 
 def _report(args) -> int:

@@ -65,6 +65,13 @@ class Ingest:
         Run cryptofeed, its callbacks and the batcher in one process per exchange
         (:class:`~analytics.feeds.workers.FeedWorkers`), so this process's loop only sees
         batches; False runs them all on this loop.
+    news : None, False or list
+        News sentiment (:class:`~analytics.sentiment.feed.SentimentFeed`, into the same hub and
+        store). None: the simulator's simulated news from the local exchange (``/news/rss``),
+        live the default feeds and subreddits, a replay none; False: none; a list: these
+        sources whatever the market source.
+    news_interval : float, optional
+        Seconds between fetches of a news source; default 5 from the local exchange, 60 live.
 
     Attributes
     ----------
@@ -72,13 +79,15 @@ class Ingest:
         ``{exchange: [symbols]}`` subscribed, known once :meth:`start` has resolved the source.
     screen_latency : analytics.metrics.LatencyHistogram
         Receipt to sent-to-a-viewer latency, filled by the live views of :mod:`analytics.views`.
+    news : analytics.sentiment.feed.SentimentFeed or None
+        The news feed, made by :meth:`start` (None when there is no news).
     """
 
     def __init__(self, source: str = "auto", exchanges=None, symbols=None, store=None, channels=CHANNELS,
                  depth: int = 10, rate: float = 50.0, speed: float = 1.0, batch_interval: float = 0.05,
                  batch_rows: int = 5000, flush_interval: float = 1.0, hub_maxlen: int = 50_000,
                  timeframes=tuple(TIMEFRAMES), probe_timeout: float = 3.0, seed=None, exchange=None,
-                 workers: bool = True):
+                 workers: bool = True, news=None, news_interval: float | None = None):
         self.source = parse_source(source)
         self.exchanges, self.symbols = _validate_names(exchanges, symbols)
         if not rate > 0 or not speed > 0:
@@ -87,6 +96,12 @@ class Ingest:
             raise ValueError("batch_interval must be 0.005 to 10 s and batch_rows positive")
         if exchange is not None and not self.source.local:
             raise ValueError("an exchange to attach to needs source simulator or replay:PATH")
+        if not (news is None or news is False or (isinstance(news, (list, tuple)) and news)):
+            raise ValueError(f"news must be None (the default sources), False or a list of sources, got {news!r}")
+        if news_interval is not None and not news_interval > 0:
+            raise ValueError(f"news_interval must be > 0 seconds, got {news_interval!r}")
+        self.news_sources, self.news_interval = news, news_interval
+        self.news = None
         self.channels = list(channels)
         self.depth, self.rate, self.speed, self.seed = depth, rate, speed, seed
         self.probe_timeout = probe_timeout
@@ -156,6 +171,7 @@ class Ingest:
         try:
             subs = await asyncio.to_thread(build)
             self.markets = {sub.feed_class.id: sorted(sub.symbols) for sub in subs}
+            self.news = self._news_feed()
             if self.workers:
                 status_url = self.exchange.status_url if self.source.local else None
                 self.feed = FeedWorkers(self.pipeline.emit, subs, status_url, depth=self.depth,
@@ -165,6 +181,8 @@ class Ingest:
                                   depth=self.depth)
                 self.feed = MarketFeed(batcher, subs, depth=self.depth, counters=self.counters)
             await self.feed.start()
+            if self.news is not None:
+                await self.news.start()
         except BaseException:
             await self.stop()
             raise
@@ -172,6 +190,24 @@ class Ingest:
         gc.freeze()  # the long-lived objects of the libraries: no full collection walks them again (latency)
         self.started = time.time()
         self.pipeline.start_clock(asyncio.get_running_loop())  # closes bars of quiet symbols
+
+    def _news_feed(self):
+        """The news feed the options and the resolved source ask for, or None."""
+        from analytics.sentiment.feed import SentimentFeed, news_url
+        from analytics.sentiment.sources import default_sources, simulated_source
+
+        label = None
+        if self.news_sources is False or (self.news_sources is None and self.source.kind == "replay"):
+            return None
+        if self.news_sources is not None:
+            sources = list(self.news_sources)
+        elif self.source.kind == "simulator":
+            sources = [simulated_source(news_url(self.exchange))]
+            label = "SIMULATED news (local exchange on 127.0.0.1)"
+        else:
+            sources = default_sources()
+        interval = self.news_interval or (5.0 if self.source.local else 60.0)
+        return SentimentFeed(sources, self.hub, store=self.store, interval=interval, label=label)
 
     @property
     def finished(self) -> bool:
@@ -226,14 +262,18 @@ class Ingest:
             await self.stop()
 
     async def stop(self, store_timeout: float = 120.0) -> None:
-        """Stop the feeds, flush the batcher, pipeline and storage, stop the local exchange.
+        """Stop the news and the feeds, flush the batcher, pipeline and storage, stop the local exchange.
 
         Each step runs even if an earlier one failed. If the store cannot take the last
         rows within ``store_timeout`` seconds, how many are left is logged.
         """
         try:
-            if self.feed is not None and not self.pipeline.closed:
-                await self.feed.stop()
+            try:
+                if self.news is not None:
+                    await self.news.stop()
+            finally:
+                if self.feed is not None and not self.pipeline.closed:
+                    await self.feed.stop()
         finally:
             self.pipeline.close()
             try:

@@ -10,11 +10,14 @@ import html
 import panel as pn
 
 from analytics.schema import TIMEFRAMES
-from analytics.views import CandleChart, CrossExchange, FeedHealth, PriceBoard, RiskDashboard, banner
+from analytics.views import CandleChart, CrossExchange, FeedHealth, PriceBoard, RiskDashboard, SentimentView, banner
+from analytics.views import sentiment as sentiment_view
 from analytics.views.risk import URL_ARGS, url_params
 
-PAGES = {"/": "Market", "/chart": "Chart", "/exchanges": "Exchanges", "/health": "Feed health", "/risk": "Risk"}
-NAV_LINKS = {"/": "./", "/chart": "chart", "/exchanges": "exchanges", "/health": "health", "/risk": "risk"}
+PAGES = {"/": "Market", "/chart": "Chart", "/exchanges": "Exchanges", "/risk": "Risk", "/sentiment": "Sentiment",
+         "/health": "Feed health"}
+NAV_LINKS = {"/": "./", "/chart": "chart", "/exchanges": "exchanges", "/risk": "risk", "/sentiment": "sentiment",
+             "/health": "health"}
 NAV_CSS = """
 ul { list-style: none; margin: 0; padding: 0; }
 a { display: block; padding: 8px 12px; margin: 2px 0; border-radius: 6px; color: inherit; text-decoration: none; }
@@ -95,4 +98,11 @@ def risk(ingest, rate: float):
     return template(ingest, "/risk", view, notes + bad)
 
 
-BUILDERS = {"/": market, "/chart": chart, "/exchanges": exchanges, "/health": health, "/risk": risk}
+def sentiment(ingest, rate: float):
+    exchange, _ = _market(ingest)
+    params, bad = sentiment_view.url_params({name: url_arg(name) for name in sentiment_view.URL_ARGS})
+    return template(ingest, "/sentiment", SentimentView(ingest=ingest, exchange=exchange, rate=rate, **params), bad)
+
+
+BUILDERS = {"/": market, "/chart": chart, "/exchanges": exchanges, "/health": health, "/risk": risk,
+            "/sentiment": sentiment}

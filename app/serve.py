@@ -70,7 +70,7 @@ def _simulated_history(store, symbols, exchanges, days: float, seed) -> None:
 
 
 def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, address="127.0.0.1", rate=50.0,
-          speed=1.0, seed=None, update_rate=4.0, history=0.0) -> int:
+          speed=1.0, seed=None, update_rate=4.0, history=0.0, news=True) -> int:
     """Start the feed once, then serve the app until interrupted.
 
     Parameters
@@ -81,6 +81,8 @@ def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, ad
         With the simulator, first store this many days of simulated bars for the markets the
         store holds no bars of (see :func:`analytics.exchange.history.backfill`), so that charts,
         volatility cones and GARCH have a past. 0: none.
+    news : bool
+        Score news sentiment (the ingest's default news sources); False: none.
 
     Raises
     ------
@@ -96,7 +98,7 @@ def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, ad
     if history and source != "simulator":
         raise ValueError(f"simulated history goes with the simulator only, not --source {source}")
     ingest = Ingest(source=source, exchanges=exchanges, symbols=symbols, store=store, rate=rate, speed=speed,
-                    seed=seed)
+                    seed=seed, news=None if news else False)
     if history and ingest.store is not None:
         _simulated_history(ingest.store, symbols or DEFAULT_SYMBOLS, exchanges or list(LIVE_EXCHANGES), history, seed)
     pn.extension("tabulator")

@@ -226,3 +226,55 @@ def test_risk_page_says_what_it_lacks_then_shows_the_table_and_the_heatmap_at_1s
     shown = re.search(r"last closed bar [\d-]+ [\d:]+ UTC", status.evaluate("e => (e.shadowRoot || e).textContent"))
     expect(status).not_to_contain_text(shown.group(), timeout=30_000)  # recomputed when the next 1 s bar closes
     assert "Traceback" not in page.content()
+
+
+# The gauges in the browser's Bokeh document: one bar per coin, some with mentions.
+GAUGES_JS = """() => {
+  for (const doc of Bokeh.documents) {
+    const fig = doc.get_model_by_name("sentiment-gauges");
+    if (!fig) continue;
+    const data = fig.renderers[0].data_source.data;
+    return data.coin.length == 2 && Array.from(data.count).some(count => count > 0);
+  }
+  return false;
+}"""
+
+
+def test_sentiment_page_shows_gauges_and_headlines_and_an_html_title_as_text(app_url, page):
+    """A stored headline whose title is markup (from an earlier run) is listed as text: nothing runs or loads."""
+    import pandas as pd
+    import psutil
+    from playwright.sync_api import expect
+
+    from analytics.sentiment.store import NewsStore
+    from analytics.storage import TickStore
+
+    port = str(urlparse(app_url).port)
+    server = next(p for p in psutil.Process().children() if port in p.cmdline())
+    store = server.cmdline()[server.cmdline().index("--store") + 1]
+    title = "<img src=x onerror=\"alert('img')\"> <script>alert('script')</script> Bitcoin rallies"
+    yesterday = pd.Timestamp.now("UTC").tz_localize(None).floor("1D") - pd.Timedelta("12h")  # not today's symbol
+    NewsStore(TickStore(store)).write_items(pd.DataFrame({
+        "source": ["earlier-run"], "id": ["html-title"], "link": ["javascript:alert('link')"], "title": [title],
+        "summary": ["<b>teaser</b>"], "published": [yesterday], "fetched": [yesterday], "coins": ["BTC"],
+        "neg": [0.0], "neu": [0.7], "pos": [0.3], "compound": [0.4], "label": ["positive"]}))
+    dialogs = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message) or dialog.dismiss())
+    page.goto(app_url + "sentiment")
+    page.get_by_text("News: SIMULATED news").wait_for(timeout=60_000)
+    status = page.locator(".tickscope-sentiment-status")
+    expect(status).to_contain_text(re.compile(r"5m · gauges over the last 12 bars .* news items scored"),
+                                   timeout=90_000)
+    page.wait_for_function(GAUGES_JS, timeout=90_000)
+    headlines = page.locator(".tickscope-headlines")
+    expect(headlines.locator(".tabulator-row", has_text="simulated").first).to_be_visible(timeout=90_000)
+    page.goto(app_url + "sentiment?source=earlier-run")  # the stored headline, among many simulated ones
+    row = page.locator(".tickscope-headlines .tabulator-row", has_text="Bitcoin rallies")
+    expect(row).to_contain_text("<script>alert('script')</script> Bitcoin rallies", timeout=90_000)
+    expect(row).to_contain_text("<img src=x onerror=\"alert('img')\">")
+    expect(row).to_contain_text("+0.40 positive")
+    assert row.locator("script, img, a").count() == 0  # text, and no link to javascript:
+    assert page.locator(".tickscope-headlines .tabulator-row").count() == 1
+    assert dialogs == []  # and with no script or image element, none can come
+    assert "Traceback" not in page.content()
+    row.scroll_into_view_if_needed()  # for the screenshot

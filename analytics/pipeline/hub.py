@@ -2,14 +2,16 @@
 
 One buffer (:class:`~analytics.pipeline.ring.Ring`) per stream key, a tuple:
 ``("trades", exchange, symbol)``, ``("quotes", exchange, symbol)``,
-``("bars", exchange, symbol, timeframe)`` or ``("depth", exchange, symbol)``.
+``("bars", exchange, symbol, timeframe)`` or ``("depth", exchange, symbol)``; and from
+the news (:mod:`analytics.sentiment.feed`): ``("news",)`` (scored items in arrival order)
+and ``("sentiment", coin, timeframe)`` (sentiment bars, kept like bars).
 Every published row takes the next sequence number of its key (from 1); a reader
 remembers the last one it saw and asks for what came after.
 
-Bars keys keep one row per bar. A published bar whose ``start`` equals the newest held
-bar's replaces it in place with a new sequence number, so the forming bar updated every
-batch costs one row, and a chart gets closed bars plus the current forming bar: read
-the table once (``tail``/``latest`` or a first ``Subscription.read``), then upsert each
+Bars (and sentiment) keys keep one row per bar. A published bar whose ``start`` equals
+the newest held bar's replaces it in place with a new sequence number, so the forming bar
+updated every batch costs one row, and a chart gets closed bars plus the current forming
+bar: read the table once (``tail``/``latest`` or a first ``Subscription.read``), then upsert each
 newly read row by ``start``. (A late correction of an older bar is appended and
 :meth:`Hub.latest`/:meth:`Hub.tail` keep its last version.)
 
@@ -27,15 +29,16 @@ import pandas as pd
 from analytics.pipeline.groups import Groups
 from analytics.pipeline.ring import Ring
 
-KINDS = {"trades": 3, "quotes": 3, "bars": 4, "depth": 3}
+KINDS = {"trades": 3, "quotes": 3, "bars": 4, "depth": 3, "news": 1, "sentiment": 3}
+BAR_KINDS = ("bars", "sentiment")  # one row per ``start``: upserted, read as a table of bars
 _LATEST_WINDOW = 4096
 _LABELS = ("exchange", "symbol", "timeframe")
 
 
 def _check_key(key) -> tuple:
     if not isinstance(key, tuple) or not key or key[0] not in KINDS or len(key) != KINDS[key[0]]:
-        raise ValueError(f"bad hub key {key!r}: use (kind, exchange, symbol[, timeframe]) "
-                         f"with kind in {list(KINDS)}")
+        raise ValueError(f"bad hub key {key!r}: use (kind, exchange, symbol[, timeframe]), ('news',) or "
+                         f"('sentiment', coin, timeframe) with kind in {list(KINDS)}")
     return key
 
 
@@ -172,9 +175,9 @@ class Hub:
         if ring is None:
             return pd.DataFrame()
         with lock:
-            seqs, columns = ring.rows(0 if key[0] == "bars" else max(0, ring.size - n))
+            seqs, columns = ring.rows(0 if key[0] in BAR_KINDS else max(0, ring.size - n))
         frame = _frame(seqs, columns)
-        if key[0] == "bars":
+        if key[0] in BAR_KINDS:
             frame = self._bars_table(frame)
             frame = frame.iloc[max(len(frame) - n, 0):]
         return frame
@@ -190,7 +193,7 @@ class Hub:
         if ring is None:
             return pd.DataFrame()
         with lock:
-            if key[0] == "bars":
+            if key[0] in BAR_KINDS:
                 start = 0
             elif key[0] == "depth" and ring.size:
                 start = ring.size - ring.trailing_run(("timestamp", "receipt_timestamp"), _LATEST_WINDOW)
@@ -200,7 +203,7 @@ class Hub:
         frame = _frame(seqs, columns)
         if key[0] == "depth":  # a book re-sent unchanged repeats its times: keep one copy
             return frame.drop_duplicates(["side", "level"], keep="last")
-        return self._bars_table(frame) if key[0] == "bars" else frame
+        return self._bars_table(frame) if key[0] in BAR_KINDS else frame
 
     def keys(self, kind: str | None = None) -> list:
         """Keys published so far, optionally only those of one kind."""
@@ -253,7 +256,7 @@ class Hub:
 
     def _add(self, key) -> tuple:
         """Make the ring of a new key (hold ``self._lock``)."""
-        ring = self._rings[key] = Ring(self.maxlen, "start" if key[0] == "bars" else None)
+        ring = self._rings[key] = Ring(self.maxlen, "start" if key[0] in BAR_KINDS else None)
         lock = self._locks[key] = threading.Lock()
         return ring, lock
 

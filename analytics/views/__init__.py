@@ -11,6 +11,8 @@ from analytics.views.chart import CandleChart
 from analytics.views.exchanges import CrossExchange
 from analytics.views.health import FeedHealth
 from analytics.views.risk import RiskDashboard
+from analytics.views.sentiment import SentimentView
 from analytics.views.shared import live_ingest
 
-__all__ = ["CandleChart", "CrossExchange", "FeedHealth", "PriceBoard", "RiskDashboard", "banner", "live_ingest"]
+__all__ = ["CandleChart", "CrossExchange", "FeedHealth", "PriceBoard", "RiskDashboard", "SentimentView", "banner",
+           "live_ingest"]
