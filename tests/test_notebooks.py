@@ -248,10 +248,10 @@ def test_panel_serves_live_market(tmp_path):
 
 
 def test_panel_serves_the_analytics_notebooks(tmp_path):
-    """``panel serve`` of the indicators and risk notebooks: each page is built with its Viewer, no traceback."""
+    """``panel serve`` of the indicators, risk and sentiment notebooks: each page is built with its Viewer."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    names = {"indicators": "Tickscope · Indicators", "risk": "Tickscope · Risk"}
+    names = {"indicators": "Tickscope · Indicators", "risk": "Tickscope · Risk", "sentiment": "Tickscope · Sentiment"}
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "panel", "serve", *(str(NOTEBOOKS / f"{name}.ipynb") for name in names),
