@@ -2,11 +2,12 @@
 
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analytics.ingest import Ingest
 from analytics.views.base import active_views
-from analytics.views.health import COLUMNS, FeedHealth, health_frame
+from analytics.views.health import COLUMNS, NEWS_COLUMNS, FeedHealth, health_frame, news_frame
 from polling import poll
 
 EXCHANGES = ["BINANCE", "BITFINEX", "KRAKEN"]
@@ -80,9 +81,29 @@ async def test_rates_latency_malformed_messages_and_a_stalled_feed(ingest):
         assert view._numbers["down"].value == 3 and "KRAKEN is down: no message for" in view._details.object
         await poll(lambda: table(view)["status"].str.contains("● up").all(), what="feeds up again")
         assert "is down" not in view._details.object and not view._error.visible
+
+        await poll(lambda: table(view) is not None and "simulated" in view._news.value.index
+                   and view._news.value.loc["simulated", "fetched s ago"] >= 0, what="the simulated news polled")
+        assert "SIMULATED news" in view._news_line.object
+        assert view._news.value.loc["simulated", "errors"] == 0
     finally:
         view.close()
     assert ingest.hub.subscribers == before and active_views() == views
+
+
+def test_news_frame_one_row_per_source():
+    now = pd.Timestamp("2026-01-01 12:00:10")
+    stats = {"sources": {"rss:a": {"items": 5, "new": 3, "stored": 3, "malformed": 1, "errors": 2, "backlog": 0,
+                                   "last_error": "timeout"},
+                         "rss:b": {"items": 0, "new": 0, "stored": 0, "malformed": 0, "errors": 0, "backlog": 0,
+                                   "last_error": ""}}}
+    polled = {"rss:a": {"last_fetch": pd.Timestamp("2026-01-01 12:00:00"), "delay": 240.0}, "rss:b": {}}
+    frame = news_frame(stats, polled, now)
+    assert list(frame.columns) == list(NEWS_COLUMNS) and list(frame.index) == ["rss:a", "rss:b"]
+    assert frame.loc["rss:a", ["items", "new", "stored", "malformed", "errors"]].tolist() == [5, 3, 3, 1, 2]
+    assert frame.loc["rss:a", "fetched s ago"] == 10 and frame.loc["rss:a", "retry in s"] == 240
+    assert frame.loc["rss:a", "last error"] == "timeout" and np.isnan(frame.loc["rss:b", "fetched s ago"])
+    assert news_frame({}, {}, now).empty
 
 
 async def test_waiting_for_the_feed():

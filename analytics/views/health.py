@@ -25,6 +25,23 @@ ERRORS = ("malformed", "gaps", "reconnects")
 RATES = tuple(f"{channel}/s" for channel in CHANNELS)
 LATENCY = ("exch→receipt p50 ms", "exch→receipt p99 ms")
 COLUMNS = ("status", *RATES, "messages", *LATENCY, *ERRORS, "silent s", "reason")
+NEWS_COLUMNS = ("items", "new", "stored", "malformed", "errors", "backlog", "fetched s ago", "retry in s",
+                "last error")
+
+
+def news_frame(stats: dict, polled: dict, now: pd.Timestamp) -> pd.DataFrame:
+    """One row per news source from a sentiment feed's ``stats()`` and its poller's ``stats()``.
+
+    ``fetched s ago`` is NaN before the first fetch; ``retry in s`` grows while a source fails.
+    """
+    rows = {}
+    for name, counts in stats.get("sources", {}).items():
+        tally = polled.get(name, {})
+        last = tally.get("last_fetch")
+        rows[name] = {**{c: counts.get(c, 0) for c in NEWS_COLUMNS[:6]},
+                      "fetched s ago": (now - last).total_seconds() if last is not None else np.nan,
+                      "retry in s": tally.get("delay", np.nan), "last error": counts.get("last_error") or ""}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(NEWS_COLUMNS)).rename_axis("source")
 
 
 def health_frame(counts: dict, previous: dict | None = None, elapsed: float = 1.0, latency: dict | None = None,
@@ -229,8 +246,14 @@ class FeedHealth(LiveView):
             spark.line("time", ex, source=self._rates, color=COLORS[ex], legend_label=ex, line_width=1.4)
         spark.legend.location, spark.legend.orientation = "top_left", "horizontal"
         spark.legend.background_fill_alpha = 0.6
+        self._news = pn.widgets.Tabulator(
+            pd.DataFrame(columns=NEWS_COLUMNS, index=pd.Index([], name="source")), disabled=True,
+            sizing_mode="stretch_width", formatters={c: {"type": "money", "precision": 0}
+                                                     for c in ("fetched s ago", "retry in s")})
+        self._news_line = pn.pane.HTML("", sizing_mode="stretch_width")
         return pn.Column("### Feed health", pn.Row(*self._numbers.values()), self._details, self._table,
-                         pn.pane.Bokeh(spark, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+                         pn.pane.Bokeh(spark, sizing_mode="stretch_width"), "### News sources", self._news_line,
+                         self._news, sizing_mode="stretch_width")
 
     def unsubscribe(self) -> None:
         """Release this view's hub cursors and its share of the process's :class:`FeedMonitor`."""
@@ -259,6 +282,7 @@ class FeedHealth(LiveView):
                      else "", "info")
         self._show_table(frame)
         self._show_numbers(frame)
+        self._show_news()
         if history:
             self._rates.stream({"time": [t for t, _ in history],
                                 **{ex: [r.get(ex, np.nan) for _, r in history] for ex in EXCHANGES}}, rollover=300)
@@ -269,6 +293,24 @@ class FeedHealth(LiveView):
             self._table.patch({c: [(slice(0, len(shown)), shown[c].tolist())] for c in shown.columns}, as_index=False)
         else:
             self._table.value = shown
+
+    def _show_news(self) -> None:
+        feed = getattr(self.ingest, "news", None)
+        if feed is None:
+            line, frame = "News is off.", news_frame({}, {}, pd.Timestamp.now())
+        else:
+            stats = feed.stats()
+            frame = news_frame(stats, feed.poller.stats(), pd.Timestamp.now("UTC").tz_localize(None))
+            total = stats["total"]
+            line = (f"<b>{html.escape(feed.label)}</b> · {total['stored']:,} items stored, backlog "
+                    f"{total['backlog']:,}, errors {total['errors']:,}"
+                    + (f", last: {html.escape(total['last_error'])}" if total["last_error"] else ""))
+        if line != self._news_line.object:
+            self._news_line.object = line
+        if list(self._news.value.index) == list(frame.index) and len(frame):
+            self._news.patch({c: [(slice(0, len(frame)), frame[c].tolist())] for c in frame.columns}, as_index=False)
+        elif list(self._news.value.index) != list(frame.index):
+            self._news.value = frame
 
     def _show_numbers(self, frame: pd.DataFrame) -> None:
         ingest = self.ingest
