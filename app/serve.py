@@ -16,8 +16,14 @@ import panel as pn
 from tornado.web import RequestHandler
 
 from analytics.exchange.history import simulated_history
+from analytics.exchange.news import news_history
 from analytics.feeds.sources import DEFAULT_SYMBOLS, LIVE_EXCHANGES
 from analytics.ingest import Ingest
+from analytics.sentiment.aggregate import TIMEFRAMES, sentiment_bars
+from analytics.sentiment.feed import recompute
+from analytics.sentiment.items import scored_items
+from analytics.sentiment.sources import SIMULATED, now_utc
+from analytics.sentiment.store import NewsStore
 from analytics.views.base import active_views
 from app.pages import BUILDERS
 
@@ -57,8 +63,9 @@ def _page(build, ingest, update_rate):
     return page
 
 
-def _simulated_history(store, symbols, exchanges, days: float, seed) -> None:
-    """Store ``days`` of simulated bars (one market seen on every exchange) for the markets holding no bars."""
+def _simulated_history(store, symbols, exchanges, days: float, seed, news: bool = True) -> None:
+    """Store ``days`` of simulated bars (one market seen on every exchange) for the markets holding no bars,
+    and with ``news`` the simulated news that goes with them (see :func:`_news_history`)."""
     held = store.symbols("bars")
     held = set(zip(held["exchange"], held["symbol"]))
     if all((exchange, symbol) in held for exchange in exchanges for symbol in symbols):
@@ -67,6 +74,34 @@ def _simulated_history(store, symbols, exchanges, days: float, seed) -> None:
     missing = [(exchange, symbol) not in held for exchange, symbol in zip(bars["exchange"], bars["symbol"])]
     rows = store.write("bars", bars[missing])
     LOG.info("stored %s simulated bars (1m, 5m, 1h) of %d days for markets without history", f"{rows:,}", days)
+    if news:
+        _news_history(store, bars[missing], exchanges[0], seed)
+
+
+def _news_history(store, bars, exchange: str, seed) -> None:
+    """Store the news the live desk would have written on the 1m ``bars`` just stored on ``exchange`` (where it
+    reads its prices), scored, with the closed 5m and 1h sentiment bars of the coins; nothing if the store
+    holds simulated news already (that news has a past of its own, which new headlines would contradict).
+
+    Sentiment bars still forming are left to the live feed, which closes and stores them as its own.
+    """
+    news = NewsStore(store)
+    if len(news.read_items(source=SIMULATED, limit=1)):
+        return
+    minutes = bars[(bars["exchange"] == exchange).to_numpy() & (bars["timeframe"] == "1m").to_numpy()]
+    if not len(minutes):
+        return
+    closes = {symbol.partition("-")[0]: part.set_index("start") for symbol, part in minutes.groupby("symbol")}
+    stored = news.write_items(scored_items(news_history(closes, seed=seed)))
+    now = now_utc()
+    keys = set()
+    for timeframe in TIMEFRAMES:
+        made = sentiment_bars(stored, timeframe, now=now)
+        made = made[made["closed"].to_numpy()]
+        keys.update(zip(made["coin"].tolist(), made["timeframe"].tolist(), made["start"].tolist()))
+    written = news.write_sentiment(recompute(news, keys))  # from every stored item in their span, as live
+    LOG.info("stored %s simulated news items and %s sentiment bars (5m, 1h) to go with them", f"{len(stored):,}",
+             f"{written:,}")
 
 
 def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, address="127.0.0.1", rate=50.0,
@@ -80,7 +115,8 @@ def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, ad
     history : float
         With the simulator, first store this many days of simulated bars for the markets the
         store holds no bars of (see :func:`analytics.exchange.history.backfill`), so that charts,
-        volatility cones and GARCH have a past. 0: none.
+        volatility cones and GARCH have a past; with ``news``, the simulated news and sentiment
+        that go with them too (unless the store holds simulated news already). 0: none.
     news : bool
         Score news sentiment (the ingest's default news sources); False: none.
 
@@ -100,7 +136,8 @@ def serve(source="auto", exchanges=None, symbols=None, store=None, port=5006, ad
     ingest = Ingest(source=source, exchanges=exchanges, symbols=symbols, store=store, rate=rate, speed=speed,
                     seed=seed, news=None if news else False)
     if history and ingest.store is not None:
-        _simulated_history(ingest.store, symbols or DEFAULT_SYMBOLS, exchanges or list(LIVE_EXCHANGES), history, seed)
+        _simulated_history(ingest.store, symbols or DEFAULT_SYMBOLS, exchanges or list(LIVE_EXCHANGES), history, seed,
+                           news)
     pn.extension("tabulator")
     routes = {path: _page(build, ingest, update_rate) for path, build in BUILDERS.items()}
     server = pn.serve(routes, port=port, address=address, show=False, start=False, title="Tickscope",

@@ -1,7 +1,6 @@
 """Simulated crypto news: headlines written from the local exchange's simulated market.
 
-:class:`NewsDesk` samples the market's prices on a slow timer (every ``sample`` seconds) and
-writes a headline
+:class:`Newsroom` holds the rule: from the coins' prices observed over time, it writes a headline
 
 - when a coin has moved ``move_pct`` percent or more ("Bitcoin surges 2.1% to $66,402 as
   buyers return", "ETH slides below $3,350 amid liquidations"), and
@@ -12,13 +11,19 @@ A move is measured from the coin's price at its last headline or ``window`` seco
 whichever is later, so a move is reported once.
 
 Direction words follow the sign of the change, their strength its size (flat under
-``flat_pct``); coins are named by ticker, name or cashtag. The server publishes the last
-``keep`` headlines as RSS 2.0 at ``GET /news/rss`` with ETag and Last-Modified (304 when
-unchanged). Each item has a stable guid, a link on the server (``/news/items/GUID``),
-``<category>simulated</category>`` and a description giving the price, the change and its
-start; the channel is titled "Tickscope simulated news — not real". Last-Modified moves on by
-at least a second per change, so If-Modified-Since never misses one (with ``sample`` >= 1 s it
-stays within a second of the clock).
+``flat_pct``); coins are named by ticker, name or cashtag.
+
+:class:`NewsDesk` is the live newsroom: it samples the market's prices on a slow timer (every
+``sample`` seconds), and the server publishes its last ``keep`` headlines as RSS 2.0 at
+``GET /news/rss`` with ETag and Last-Modified (304 when unchanged). Each item has a stable
+guid, a link on the server (``/news/items/GUID``), ``<category>simulated</category>`` and a
+description giving the price, the change and its start; the channel is titled "Tickscope
+simulated news — not real". Last-Modified moves on by at least a second per change, so
+If-Modified-Since never misses one (with ``sample`` >= 1 s it stays within a second of the clock).
+
+:func:`news_history` runs the same rule over simulated one-minute bars (the closes of
+:mod:`analytics.exchange.history`), so a store filled with simulated price history gets the
+news that would have gone with it, as items of the ``simulated`` source.
 
 A replayed market has no news desk and ``/news/rss`` answers 404: recordings carry no news,
 and headlines invented for real past prices would pass fiction off as record.
@@ -34,9 +39,12 @@ from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import NamedTuple
 
+import numpy as np
+import pandas as pd
 from aiohttp import web
 
 CHANNEL_TITLE = "Tickscope simulated news — not real"
+HISTORY_EVERY = 300.0  # seconds between routine headlines in a history: a week of 8 coins stays ~2,500 items
 NAMES = {"BTC": ["Bitcoin"], "ETH": ["Ethereum", "Ether"], "SOL": ["Solana"], "XRP": ["XRP"],
          "ADA": ["Cardano"], "DOGE": ["Dogecoin"], "LTC": ["Litecoin"], "DOT": ["Polkadot"]}
 VERBS = {(1, True): ["surges", "soars", "rallies", "jumps"],
@@ -126,8 +134,8 @@ def mids(model) -> dict:
     return {coin: model.mid(model.exchanges[0], coin) for coin in model.coins}
 
 
-class NewsDesk:
-    """Writes simulated headlines from observed prices and serves them as RSS.
+class Newsroom:
+    """The headline rule: writes simulated headlines from prices observed over time.
 
     Parameters
     ----------
@@ -139,41 +147,32 @@ class NewsDesk:
         A move of this many percent makes a headline at once, in strong words.
     flat_pct : float
         Below this many percent a coin "trades flat".
-    sample : float
-        Seconds between price samples when running on the server.
-    keep : int
-        Headlines kept in the feed.
     quote : str
         Currency of the prices.
     seed : int, optional
-        Seed of the wording.
+        Seed of the wording and of the routine's order of coins.
+    edition : str, optional
+        Names this run in the guids (``tickscope-sim-EDITION-N``); default the start time in
+        hexadecimal milliseconds, which keeps guids distinct across restarts.
     """
 
     def __init__(self, every: float = 30.0, window: float = 300.0, move_pct: float = 1.0, flat_pct: float = 0.1,
-                 sample: float = 1.0, keep: int = 100, quote: str = "USDT", seed=None):
-        for name, value in (("every", every), ("window", window), ("move_pct", move_pct), ("flat_pct", flat_pct),
-                            ("sample", sample)):
+                 quote: str = "USDT", seed=None, edition: str | None = None):
+        for name, value in (("every", every), ("window", window), ("move_pct", move_pct), ("flat_pct", flat_pct)):
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be > 0, not {value!r}")
         if not flat_pct < move_pct:
             raise ValueError(f"flat_pct must be below move_pct ({move_pct}), not {flat_pct!r}")
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"keep must be a positive integer, not {keep!r}")
-        self.every, self.window, self.sample, self.quote = every, window, sample, quote
+        if edition is not None and (not isinstance(edition, str) or not edition):
+            raise ValueError(f"edition must be a non-empty string, not {edition!r}")
+        self.every, self.window, self.quote = every, window, quote
         self.move, self.flat = move_pct / 100, flat_pct / 100
-        self.headlines = deque(maxlen=keep)
+        self.edition = f"{time.time_ns() // 1_000_000:x}" if edition is None else edition
         self._rng = random.Random(seed)
         self._samples = deque()  # (epoch s, {coin: price})
         self._last = {}  # coin -> time of its last headline
         self._turns, self._next_routine = [], None
-        self._edition = f"{time.time_ns() // 1_000_000:x}"  # distinguishes guids and ETags across restarts
-        self._serial = self._version = 0
-        self.modified = math.ceil(time.time())
-        self._rendered = None
-
-    @property
-    def etag(self) -> str:
-        return f'"{self._edition}-{self._version}"'
+        self._serial = 0
 
     def observe(self, now: float, prices: dict) -> list:
         """Record ``prices`` (coin -> price) at epoch ``now``; return the headlines this makes."""
@@ -193,18 +192,7 @@ class NewsDesk:
             since, ref = self._reference(coin, now) if coin else (now, None)
             if ref:
                 new.append(self._write(coin, now, since, ref, prices[coin]))
-        if new:
-            self.headlines.extend(new)
-            self._version += 1
-            self.modified = max(math.ceil(now), self.modified + 1)  # strictly later: If-Modified-Since sees it
-            self._rendered = None
         return new
-
-    async def run(self, prices) -> None:
-        """Observe ``prices()`` every ``sample`` seconds until cancelled."""
-        while True:
-            self.observe(time.time(), prices())
-            await asyncio.sleep(self.sample)
 
     def _reference(self, coin, now):
         """``(time, price)`` of ``coin`` at its last headline or ``window`` seconds ago, whichever is later."""
@@ -220,7 +208,7 @@ class NewsDesk:
             self._rng.shuffle(self._turns)
         while self._turns:
             coin = self._turns.pop()
-            if coin not in skip:
+            if coin not in skip and prices.get(coin):  # a coin without a price now loses its turn
                 return coin
         return None
 
@@ -233,8 +221,55 @@ class NewsDesk:
         summary = (f"{name} ({coin}) at {price:,.{digits}f} {self.quote}, {price / ref - 1:+.2%} from "
                    f"{ref:,.{digits}f} since {datetime.fromtimestamp(since, timezone.utc):%H:%M:%S} UTC. "
                    "Simulated by Tickscope's local exchange: not real news.")
-        return Headline(f"tickscope-sim-{self._edition}-{self._serial}", title, summary, now, since, coin,
+        return Headline(f"tickscope-sim-{self.edition}-{self._serial}", title, summary, now, since, coin,
                         price / ref - 1, price)
+
+
+class NewsDesk(Newsroom):
+    """A :class:`Newsroom` on the local exchange: samples its prices and serves the headlines as RSS.
+
+    Parameters
+    ----------
+    every, window, move_pct, flat_pct, quote, seed
+        As for :class:`Newsroom`.
+    sample : float
+        Seconds between price samples when running on the server.
+    keep : int
+        Headlines kept in the feed.
+    """
+
+    def __init__(self, every: float = 30.0, window: float = 300.0, move_pct: float = 1.0, flat_pct: float = 0.1,
+                 sample: float = 1.0, keep: int = 100, quote: str = "USDT", seed=None):
+        super().__init__(every, window, move_pct, flat_pct, quote, seed)
+        if not isinstance(sample, (int, float)) or not sample > 0:
+            raise ValueError(f"sample must be > 0, not {sample!r}")
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be a positive integer, not {keep!r}")
+        self.sample = sample
+        self.headlines = deque(maxlen=keep)
+        self._version = 0
+        self.modified = math.ceil(time.time())
+        self._rendered = None
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.edition}-{self._version}"'  # the edition distinguishes ETags across restarts
+
+    def observe(self, now: float, prices: dict) -> list:
+        """Record ``prices`` (coin -> price) at epoch ``now``; return the headlines this makes (kept in the feed)."""
+        new = super().observe(now, prices)
+        if new:
+            self.headlines.extend(new)
+            self._version += 1
+            self.modified = max(math.ceil(now), self.modified + 1)  # strictly later: If-Modified-Since sees it
+            self._rendered = None
+        return new
+
+    async def run(self, prices) -> None:
+        """Observe ``prices()`` every ``sample`` seconds until cancelled."""
+        while True:
+            self.observe(time.time(), prices())
+            await asyncio.sleep(self.sample)
 
     def rss(self, base: str) -> bytes:
         """The feed as RSS 2.0, newest first; links start with ``base`` (``http://host:port``)."""
@@ -272,6 +307,75 @@ class NewsDesk:
             if h.guid == guid:
                 return web.Response(text=f"{h.title}\n\n{h.summary}\n")
         return web.json_response({"error": f"no simulated headline at {request.path}"}, status=404)
+
+
+def _closes(bars_by_coin) -> pd.DataFrame:
+    """Each coin's closes (a column) by the epoch second its one-minute bar closes (the index), sorted."""
+    if not isinstance(bars_by_coin, dict) or not bars_by_coin:
+        raise ValueError(f"bars_by_coin must be a non-empty dict of coin -> 1m bars, not {bars_by_coin!r}")
+    columns = {}
+    for coin, bars in bars_by_coin.items():
+        if not isinstance(bars, pd.DataFrame) or "close" not in bars or not isinstance(bars.index, pd.DatetimeIndex):
+            raise ValueError(f"the bars of {coin!r} must be a DataFrame with a close column indexed by bar start")
+        if not bars.index.is_unique or bars.index.tz is not None:
+            raise ValueError(f"the bars of {coin!r} must have distinct starts in UTC without a time zone")
+        columns[coin] = bars["close"].astype(np.float64)
+    closes = pd.DataFrame(columns).sort_index()
+    closes.index = closes.index.as_unit("ns").asi8 / 1e9 + 60.0
+    return closes
+
+
+def news_history(bars_by_coin: dict, every: float = HISTORY_EVERY, window: float = 300.0, move_pct: float = 1.0,
+                 flat_pct: float = 0.1, seed=None, base: str = "http://127.0.0.1") -> list:
+    """The headlines a :class:`Newsroom` would have written on simulated one-minute bars, as news items.
+
+    The newsroom observes every coin's close when its bar closes (one sample a minute, where the
+    live desk samples every second): a move of ``move_pct`` percent since the coin's last headline
+    (or ``window`` seconds before, whichever is later) makes a headline at that close, and every
+    ``every`` seconds the next coin in turn gets a routine one. Pure: the same bars and seed give
+    the same items.
+
+    Parameters
+    ----------
+    bars_by_coin : dict
+        Coin code (``"BTC"``) -> its one-minute bars: a DataFrame with a ``close`` column indexed
+        by bar start (UTC without a time zone). A coin without a bar at some minute is not
+        observed then.
+    every, window, move_pct, flat_pct
+        As for :class:`Newsroom`; ``every`` defaults to five minutes (the live desk's 30 s would
+        write some 20,000 routine headlines a week).
+    seed : int, optional
+        Seed of the wording and of the routine's order of coins.
+    base : str
+        Start of the items' links (``BASE/news/items/GUID``, as the local exchange's feed links them).
+
+    Returns
+    -------
+    list of analytics.sentiment.sources.Item
+        In publication order, source ``"simulated"``; ``published`` (and ``fetched``) a bar's close
+        time. Ids ``tickscope-sim-history-FIRST-N`` (FIRST: the first close in hexadecimal
+        epoch seconds, N counting from 1) never meet the live desk's (``tickscope-sim-MS-N``).
+
+    Raises
+    ------
+    ValueError
+        For bars that are not as described, or the newsroom's bad numbers.
+    """
+    from analytics.sentiment.sources import SIMULATED, Item  # here: the exchange server does not load nltk
+
+    if not isinstance(base, str) or not base.startswith(("http://", "https://")):
+        raise ValueError(f"base must be an http(s) address, not {base!r}")
+    closes = _closes(bars_by_coin)
+    first = int(closes.index[0]) if len(closes) else 0
+    room = Newsroom(every, window, move_pct, flat_pct, seed=seed, edition=f"history-{first:x}")
+    coins, headlines = list(closes.columns), []
+    for now, row in zip(closes.index.tolist(), closes.to_numpy().tolist()):  # a NaN close: no bar that minute
+        headlines += room.observe(now, {coin: price for coin, price in zip(coins, row) if price == price})
+    items = []
+    for h in headlines:
+        published = pd.Timestamp(h.published, unit="s")
+        items.append(Item(SIMULATED, h.guid, f"{base}/news/items/{h.guid}", h.title, h.summary, published, published))
+    return items
 
 
 def _unchanged(headers, etag: str, modified: int) -> bool:
