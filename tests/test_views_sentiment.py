@@ -533,3 +533,15 @@ async def test_a_running_simulator_with_its_news_numbers_equal_pandas_on_the_sam
         await ingest.stop()
         await exchange.stop()
     assert ingest.hub.subscribers == 0 and not SentimentData._shared and not Headlines._shared
+
+
+async def test_a_market_symbol_names_its_coin(world):
+    """Links from the price pages carry symbols: ``coin=eth-usdt`` and ``coins=BTC/USDT`` mean ETH and BTC."""
+    view = SentimentView(ingest=fake_ingest(world), coins=["BTC/USDT", "ETH"], coin="eth-usdt")
+    view.__panel__()
+    try:
+        result = await shown(view)
+        assert result.spec.coin == "ETH" and result.spec.coins == ("BTC", "ETH") and result.spec.symbol == "ETH-USDT"
+        assert not view._message.visible, view._message.object
+    finally:
+        view.close()

@@ -139,6 +139,13 @@ def send_changes(source: ColumnDataSource, old: dict | None, new: dict, patch_ma
     return new
 
 
+def _code(name: str) -> str:
+    """A coin's code from itself or a market symbol: ``"btc"`` and ``"BTC-USDT"`` are ``"BTC"``."""
+    name = name.strip().upper()
+    base = name.replace("/", "-").split("-")[0]
+    return base if name not in COINS and base in COINS else name
+
+
 class SentimentView(LiveView):
     """What the news says about each coin, next to its price, and whether it leads the price.
 
@@ -323,14 +330,14 @@ class SentimentView(LiveView):
     def _resolve(self, markets: dict):
         """The :class:`SentimentSpec` of the parameters, and what is wrong with them (one sentence each)."""
         problems = []
-        wanted = [c.upper() for c in self.coins] if self.coins else self._feed_coins(markets)
+        wanted = [_code(c) for c in self.coins] if self.coins else self._feed_coins(markets)
         unknown = [c for c in wanted if c not in COINS]
         coins = list(dict.fromkeys(c for c in wanted if c in COINS))
         if unknown:
             problems.append(f"Unknown coin {', '.join(unknown)}: choose from {', '.join(sorted(COINS, key=_order))}.")
         if not coins:
             return None, problems or ["No coin to show: the feed trades no coin the news tagger knows."]
-        coin = (self.coin or "").upper()
+        coin = _code(self.coin or "")
         if self.coin is not None and coin not in coins:
             problems.append(f"{self.coin} is not among the coins shown: showing {coins[0]}.")
         coin = coin if coin in coins else coins[0]
