@@ -302,8 +302,9 @@ class FeedHealth(LiveView):
             stats = feed.stats()
             frame = news_frame(stats, feed.poller.stats(), pd.Timestamp.now("UTC").tz_localize(None))
             total = stats["total"]
-            line = (f"<b>{html.escape(feed.label)}</b> · {total['stored']:,} items stored, backlog "
-                    f"{total['backlog']:,}, errors {total['errors']:,}"
+            stored = total["stored"]
+            line = (f"<b>{html.escape(feed.label)}</b> · {stored:,} item{'' if stored == 1 else 's'} stored since "
+                    f"the start, backlog {total['backlog']:,}, errors {total['errors']:,}"
                     + (f", last: {html.escape(total['last_error'])}" if total["last_error"] else ""))
         if line != self._news_line.object:
             self._news_line.object = line
