@@ -251,7 +251,8 @@ def test_panel_serves_the_analytics_notebooks(tmp_path):
     """``panel serve`` of the indicators, risk and sentiment notebooks: each page is built with its Viewer."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    names = {"indicators": "Tickscope · Indicators", "risk": "Tickscope · Risk", "sentiment": "Tickscope · Sentiment"}
+    names = {"indicators": "Tickscope · Indicators", "risk": "Tickscope · Risk",
+             "sentiment": "Tickscope · Sentiment"}
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "panel", "serve", *(str(NOTEBOOKS / f"{name}.ipynb") for name in names),

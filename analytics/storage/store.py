@@ -277,7 +277,8 @@ class TickStore:
             else:  # (list_versions is slow on an empty library)
                 held = library.list_versions(latest_only=True, skip_snapshots=True) if library.list_symbols() else {}
             libraries[kind] = {v.symbol: int(v.version) for v in sorted(held, key=lambda v: v.symbol)}
-        return {"arcticdb": arcticdb.__version__, "uri": self.uri, "libraries": libraries, "snapshots": sorted(snapshots)}
+        return {"arcticdb": arcticdb.__version__, "uri": self.uri, "libraries": libraries,
+                "snapshots": sorted(snapshots)}
 
     def snapshot(self, name: str) -> str:
         """Snapshot every non-empty library as ``name`` for point-in-time reads (``as_of=name``).

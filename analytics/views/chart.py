@@ -202,8 +202,8 @@ class CandleChart(LiveView):
 
         controls = pn.Row(self._exchange_select, self._symbol_select, self._timeframe_buttons,
                           pn.pane.Bokeh(self._status, margin=(32, 10, 5, 10)))
-        chart = pn.Column(controls, self._indicator_controls(), pn.pane.Bokeh(self._figures, sizing_mode="stretch_width"),
-                          sizing_mode="stretch_width")
+        figures = pn.pane.Bokeh(self._figures, sizing_mode="stretch_width")
+        chart = pn.Column(controls, self._indicator_controls(), figures, sizing_mode="stretch_width")
         side = pn.Column("#### Book", pn.pane.Bokeh(self._quote), pn.pane.Bokeh(self._depth_figure()), "#### Trades",
                          pn.pane.Bokeh(self._tape_table()), width=340)
         return pn.Row(chart, side, sizing_mode="stretch_width")
