@@ -25,6 +25,7 @@ from bokeh.plotting import figure
 
 from analytics.feeds.sources import LIVE_EXCHANGES
 from analytics.views.base import LiveView
+from analytics.views.sharing import Shared
 
 EXCHANGES = tuple(LIVE_EXCHANGES)
 COLORS = dict(zip(EXCHANGES, Category10_10))
@@ -121,7 +122,7 @@ def _first(mask: np.ndarray, default: int) -> int:
     return int(hits[0]) if len(hits) else default
 
 
-class CrossFeed:
+class CrossFeed(Shared):
     """1 s closes of one coin on every exchange, aligned, shared by the views of a process.
 
     Get one with :meth:`acquire` and give it back with :meth:`release`: the first
@@ -145,13 +146,10 @@ class CrossFeed:
         :func:`arbitrage` of those quotes.
     """
 
-    _shared = {}
-    _registry = threading.Lock()
 
     def __init__(self, hub, symbol: str, history: int = HISTORY):
         self.hub, self.symbol, self.history = hub, symbol, history
         self.lock = threading.Lock()
-        self.users = 0
         self._bars = [hub.subscribe(("bars", ex, symbol, "1s")) for ex in EXCHANGES]
         self._trades = [hub.subscribe(key, hub.last_seq(key)) for key in (("trades", ex, symbol) for ex in EXCHANGES)]
         self._quotes = [hub.subscribe(key, max(0, hub.last_seq(key) - 1))
@@ -170,21 +168,7 @@ class CrossFeed:
     @classmethod
     def acquire(cls, hub, symbol: str) -> "CrossFeed":
         """The process's feed of ``symbol`` on ``hub``, one more user counted."""
-        with cls._registry:
-            feed = cls._shared.get((id(hub), symbol))
-            if feed is None:
-                feed = cls._shared[(id(hub), symbol)] = cls(hub, symbol)
-            feed.users += 1
-            return feed
-
-    def release(self) -> None:
-        """One user fewer; the last one closes the hub cursors."""
-        with self._registry:
-            self.users -= 1
-            if self.users <= 0 and self._shared.get((id(self.hub), self.symbol)) is self:
-                del self._shared[(id(self.hub), self.symbol)]
-                for cursor in self._cursors:
-                    cursor.close()
+        return cls.share((id(hub), symbol), lambda: cls(hub, symbol))
 
     def update(self) -> bool:
         """Read what the hub has new for this coin (nothing if it has not changed); True if anything."""

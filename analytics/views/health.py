@@ -19,6 +19,7 @@ from bokeh.plotting import figure
 
 from analytics.views.base import LiveView, active_views
 from analytics.views.exchanges import COLORS, EXCHANGES
+from analytics.views.sharing import Shared
 
 CHANNELS = ("trades", "ticker", "l2_book")
 ERRORS = ("malformed", "gaps", "reconnects")
@@ -94,7 +95,7 @@ def health_frame(counts: dict, previous: dict | None = None, elapsed: float = 1.
     return pd.DataFrame(rows, columns=["exchange", *COLUMNS]).set_index("exchange")
 
 
-class FeedMonitor:
+class FeedMonitor(Shared):
     """Samples an ingest's counters and its trades' exchange→receipt latency, once a second for all sessions.
 
     Get one with :meth:`acquire` and give it back with :meth:`release`: the first
@@ -122,13 +123,11 @@ class FeedMonitor:
         Samples taken so far.
     """
 
-    _shared = {}
-    _registry = threading.Lock()
 
     def __init__(self, ingest, interval: float = 0.9, window: float = 60.0, history: int = 300):
         self.ingest, self.interval, self.window = ingest, interval, window
         self.lock = threading.Lock()
-        self.users = self.version = 0
+        self.version = 0
         self.sample = None
         self.history = deque(maxlen=history)
         self._cursors = {}
@@ -139,22 +138,13 @@ class FeedMonitor:
     @classmethod
     def acquire(cls, ingest) -> "FeedMonitor":
         """The process's monitor of ``ingest``, one more user counted."""
-        with cls._registry:
-            monitor = cls._shared.get(id(ingest))
-            if monitor is None:
-                monitor = cls._shared[id(ingest)] = cls(ingest)
-            monitor.users += 1
-            return monitor
+        return cls.share(id(ingest), lambda: cls(ingest))
 
-    def release(self) -> None:
-        """One user fewer; the last one closes the hub cursors."""
-        with self._registry:
-            self.users -= 1
-            if self.users <= 0 and self._shared.get(id(self.ingest)) is self:
-                del self._shared[id(self.ingest)]
-                for cursor in self._cursors.values():
-                    cursor.close()
-                self._cursors = {}
+    def close(self) -> None:
+        """Close the hub cursors."""
+        for cursor in self._cursors.values():
+            cursor.close()
+        self._cursors = {}
 
     def update(self) -> bool:
         """Take a sample if ``interval`` has passed since the last one; True if taken."""

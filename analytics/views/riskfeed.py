@@ -30,6 +30,7 @@ from analytics import risk
 from analytics.schema import TIMEFRAMES
 from analytics.storage.errors import one_line
 from analytics.views.history import empty_bars, hub_bars, merge_bars, read_history
+from analytics.views.sharing import Shared
 
 LOG = logging.getLogger(__name__)
 
@@ -332,7 +333,7 @@ def compute(spec: RiskSpec, frames: dict, cross: dict) -> RiskResult:
 
 
 # -- sharing ----------------------------------------------------------------------------
-class RiskFeed:
+class RiskFeed(Shared):
     """The closed bars and the :class:`RiskResult` of one spec on one ingest, shared by its sessions.
 
     Get one with :meth:`acquire` and give it back with :meth:`release`: the first acquirer
@@ -355,13 +356,9 @@ class RiskFeed:
         Why the stored history could not be read ("" if it could).
     """
 
-    _shared = {}
-    _registry = threading.Lock()
-
     def __init__(self, ingest, spec: RiskSpec):
         self.hub, self.store, self.spec = ingest.hub, getattr(ingest, "store", None), spec
         self.lock = threading.Lock()
-        self.users = 0
         keys = [("bars", spec.exchange, s, spec.timeframe) for s in spec.symbols]
         keys += [("bars", ex, spec.coin, spec.timeframe) for ex in spec.exchanges if ex != spec.exchange]
         self._cursors = [self.hub.subscribe(key, self.hub.last_seq(key)) for key in keys]
@@ -374,21 +371,7 @@ class RiskFeed:
     @classmethod
     def acquire(cls, ingest, spec: RiskSpec) -> "RiskFeed":
         """The process's feed of ``spec`` on ``ingest``'s hub, one more user counted."""
-        with cls._registry:
-            feed = cls._shared.get((id(ingest.hub), spec))
-            if feed is None:
-                feed = cls._shared[(id(ingest.hub), spec)] = cls(ingest, spec)
-            feed.users += 1
-            return feed
-
-    def release(self) -> None:
-        """One user fewer; the last one closes the hub cursors."""
-        with self._registry:
-            self.users -= 1
-            if self.users <= 0 and self._shared.get((id(self.hub), self.spec)) is self:
-                del self._shared[(id(self.hub), self.spec)]
-                for cursor in self._cursors:
-                    cursor.close()
+        return cls.share((id(ingest.hub), spec), lambda: cls(ingest, spec))
 
     def update(self) -> None:
         """Note bars closed since the last read; start a recomputation when one is due."""

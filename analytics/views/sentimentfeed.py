@@ -33,6 +33,7 @@ from analytics.schema import TIMEFRAMES
 from analytics.sentiment.store import NewsStore
 from analytics.storage.errors import one_line
 from analytics.views.history import DOWN, UP, empty_bars, hub_bars, merge_bars, read_history
+from analytics.views.sharing import Shared
 
 LOG = logging.getLogger(__name__)
 
@@ -272,32 +273,7 @@ def compute(spec: SentimentSpec, frames: dict, price: pd.DataFrame) -> Sentiment
 
 
 # -- sharing ----------------------------------------------------------------------------------
-class _Shared:
-    """Objects of a process shared by key: :meth:`acquire` counts a user, the last :meth:`release` closes."""
-
-    _registry = threading.Lock()
-
-    @classmethod
-    def acquire(cls, key, make):
-        with cls._registry:
-            shared = cls._shared.get(key)
-            if shared is None:
-                shared = cls._shared[key] = make()
-                shared.key = key
-            shared.users += 1
-            return shared
-
-    def release(self) -> None:
-        """One user fewer; the last one closes the hub cursors."""
-        with self._registry:
-            self.users -= 1
-            if self.users <= 0 and self._shared.get(self.key) is self:
-                del self._shared[self.key]
-                for cursor in self._cursors:
-                    cursor.close()
-
-
-class SentimentData(_Shared):
+class SentimentData(Shared):
     """The sentiment and price bars and the :class:`SentimentResult` of one spec on one ingest, shared.
 
     Get one with :meth:`of` and give it back with :meth:`release`. :meth:`update` (cheap,
@@ -316,10 +292,8 @@ class SentimentData(_Shared):
         Why stored sentiment or prices could not be read ("" if they could).
     """
 
-    _shared = {}
-
     def __init__(self, ingest, spec: SentimentSpec):
-        self.hub, self.spec, self.users = ingest.hub, spec, 0
+        self.hub, self.spec = ingest.hub, spec
         store = getattr(ingest, "store", None)
         self.store, self.news_store = store, NewsStore(store) if store is not None else None
         self.lock = threading.Lock()
@@ -334,7 +308,7 @@ class SentimentData(_Shared):
     @classmethod
     def of(cls, ingest, spec: SentimentSpec) -> "SentimentData":
         """The process's shared object of ``spec`` on ``ingest``'s hub, one more user counted."""
-        return cls.acquire((id(ingest.hub), spec), lambda: cls(ingest, spec))
+        return cls.share((id(ingest.hub), spec), lambda: cls(ingest, spec))
 
     def update(self) -> None:
         """Note hub changes since the last poll; start a recomputation when one is due."""
@@ -450,7 +424,7 @@ def display_columns(items: pd.DataFrame) -> pd.DataFrame:
     }, index=items.index)
 
 
-class Headlines(_Shared):
+class Headlines(Shared):
     """The newest scored news items of one ingest, with their display columns, shared by its sessions.
 
     Get one with :meth:`of`, give it back with :meth:`release`. The first :meth:`update`
@@ -469,10 +443,8 @@ class Headlines(_Shared):
         Why the stored items could not be read ("" if they could).
     """
 
-    _shared = {}
-
     def __init__(self, ingest, keep: int = KEEP):
-        self.hub, self.keep, self.users = ingest.hub, keep, 0
+        self.hub, self.keep = ingest.hub, keep
         store = getattr(ingest, "store", None)
         self.news_store = NewsStore(store) if store is not None else None
         self.lock = threading.Lock()
@@ -485,7 +457,7 @@ class Headlines(_Shared):
     @classmethod
     def of(cls, ingest) -> "Headlines":
         """The process's headlines of ``ingest``'s hub, one more user counted."""
-        return cls.acquire(id(ingest.hub), lambda: cls(ingest))
+        return cls.share(id(ingest.hub), lambda: cls(ingest))
 
     def update(self) -> bool:
         """Take the new items (the store's on the first call); True if any."""
