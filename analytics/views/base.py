@@ -32,6 +32,24 @@ def in_server() -> bool:
     return doc is not None and doc.session_context is not None
 
 
+def url_bar_counts(view: type, args: dict, names) -> tuple[dict, list]:
+    """Numbers of bars from URL query values (``{name: text or None}``), within the bounds of
+    ``view``'s parameters ``names``; a bad value is left out and named in one sentence."""
+    params, notes = {}, []
+    for name in names:
+        text = args.get(name)
+        if text is None:
+            continue
+        low, high = view.param[name].bounds
+        value = int(text) if text.isdigit() else None
+        if value is None or not low <= value <= high:
+            notes.append(f"Bad {name} {text!r} in the URL: showing {view.param[name].default} "
+                         f"(a whole number of bars from {low} to {high}).")
+        else:
+            params[name] = value
+    return params, notes
+
+
 class LiveView(pn.viewable.Viewer):
     """A Viewer updated on a timer from the shared ingest.
 

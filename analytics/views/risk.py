@@ -22,7 +22,7 @@ from bokeh.plotting import figure
 from analytics.feeds import DEFAULT_SYMBOLS
 from analytics.risk import ESTIMATORS
 from analytics.schema import TIMEFRAMES
-from analytics.views.base import LiveView
+from analytics.views.base import LiveView, url_bar_counts
 from analytics.views.history import known_markets
 from analytics.views.riskfeed import LAMBDA, MAX_LAG, RiskFeed, RiskSpec
 
@@ -499,18 +499,7 @@ def url_params(args: dict) -> tuple[dict, list]:
         (``symbols=BTC-USDT,ETH-USDT``, ``pair=ETH-USDT,BTC-USDT``). A bad value is left out
         (the page opens with the default) and named in the returned sentences.
     """
-    params, notes = {}, []
-    for name in ("window", "lookback"):
-        text = args.get(name)
-        if text is None:
-            continue
-        low, high = RiskDashboard.param[name].bounds
-        value = int(text) if text.isdigit() else None
-        if value is None or not low <= value <= high:
-            notes.append(f"Bad {name} {text!r} in the URL: showing {RiskDashboard.param[name].default} "
-                         f"(a whole number of bars from {low} to {high}).")
-        else:
-            params[name] = value
+    params, notes = url_bar_counts(RiskDashboard, args, ("window", "lookback"))
     estimator = args.get("estimator")
     if estimator is not None:
         if estimator in ESTIMATORS:

@@ -20,7 +20,7 @@ from bokeh.plotting import figure
 
 from analytics.feeds import DEFAULT_SYMBOLS
 from analytics.sentiment import COINS
-from analytics.views.base import LiveView
+from analytics.views.base import LiveView, url_bar_counts
 from analytics.views.history import DOWN, UP, known_markets, timeframe_ms
 from analytics.views.sentimentfeed import (KEEP, MAX_LAG, NEUTRAL, TIMEFRAMES_SHOWN, Headlines, SentimentData,
                                            SentimentSpec, duration, bar_length)
@@ -522,17 +522,9 @@ def url_params(args: dict) -> tuple[dict, list]:
         else:
             notes.append(f"Unknown timeframe {timeframe!r} in the URL: showing 5m (sentiment bars are "
                          f"{' or '.join(TIMEFRAMES_SHOWN)}).")
-    for name in ("window", "lookback"):
-        text = args.get(name)
-        if text is None:
-            continue
-        low, high = SentimentView.param[name].bounds
-        value = int(text) if text.isdigit() else None
-        if value is None or not low <= value <= high:
-            notes.append(f"Bad {name} {text!r} in the URL: showing {SentimentView.param[name].default} "
-                         f"(a whole number of bars from {low} to {high}).")
-        else:
-            params[name] = value
+    counts, bad = url_bar_counts(SentimentView, args, ("window", "lookback"))
+    params.update(counts)
+    notes += bad
     if args.get("coins"):
         params["coins"] = [c.strip().upper() for c in args["coins"].split(",") if c.strip()] or None
     for name in ("coin", "about"):
