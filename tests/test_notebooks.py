@@ -7,6 +7,7 @@ the data is there; the kernel, the feed workers and every other child process mu
 once the kernel has been shut down, as they must once ``panel serve`` has been stopped.
 """
 
+import contextlib
 import importlib
 import json
 import pkgutil
@@ -204,27 +205,54 @@ def _board_rows(doc) -> int:
     return max((len(next(iter(t.source.data.values()), [])) for t in tables), default=0)
 
 
-def test_panel_serves_live_market(tmp_path):
-    """``panel serve notebooks/live_market.ipynb`` serves the page, then stops with everything it started."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/live_market"
-    log = tmp_path / "serve.log"
+@contextlib.contextmanager
+def _panel_serve(tmp_path, *notebooks):
+    """``panel serve`` of ``notebooks`` on a free port, the default store under ``tmp_path``.
+
+    Yields ``page(name, deadline, timeout)``, which returns a served page's URL and HTML once it
+    answers. On leaving, the server must stop on SIGTERM with every process it started, and its
+    log hold no traceback.
+    """
+    port, log = _free_port(), tmp_path / "serve.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", str(NOTEBOOKS / "live_market.ipynb"), "--port", str(port),
-             "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)  # the default store goes under tmp_path
-    try:
-        deadline, page = time.monotonic() + 45, None
-        while page is None and time.monotonic() < deadline and server.poll() is None:
+            [sys.executable, "-m", "panel", "serve", *(str(NOTEBOOKS / name) for name in notebooks),
+             "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+
+    def page(name: str, deadline: float, timeout: float) -> tuple[str, str]:
+        url, html = f"http://127.0.0.1:{port}/{name}", None
+        while html is None and time.monotonic() < deadline and server.poll() is None:
             try:
-                with urllib.request.urlopen(url, timeout=30) as response:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
                     assert response.status == 200
-                    page = response.read().decode()
+                    html = response.read().decode()
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.2)
-        assert page is not None, log.read_text()
-        assert "Tickscope · Live market" in page and '"roots"' in page  # a Bokeh server page
+        assert html is not None, log.read_text()
+        return url, html
+
+    try:
+        yield page
+        pids = [server.pid, *(p.pid for p in psutil.Process(server.pid).children(recursive=True))]
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            pytest.fail("panel serve did not stop on SIGTERM")
+    assert _gone(pids, 15) == [], "processes left behind by panel serve"
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_panel_serves_live_market(tmp_path):
+    """``panel serve notebooks/live_market.ipynb`` serves the page, then stops with everything it started."""
+    with _panel_serve(tmp_path, "live_market.ipynb") as page:
+        deadline = time.monotonic() + 45
+        url, html = page("live_market", deadline, timeout=30)
+        assert "Tickscope · Live market" in html and '"roots"' in html  # a Bokeh server page
         doc = _pull(url)
         while not _board_rows(doc) and time.monotonic() < deadline:  # a new session, until it shows prices
             doc = _pull(url)
@@ -234,51 +262,15 @@ def test_panel_serves_live_market(tmp_path):
         assert "SIMULATED market" in texts and "Prices are not real" in texts
         kinds = {type(model).__name__ for model in doc.models}
         assert {"DataTabulator", "VBar"} <= kinds, kinds  # the price board and the candles
-        pids = [server.pid, *(p.pid for p in psutil.Process(server.pid).children(recursive=True))]
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-            pytest.fail("panel serve did not stop on SIGTERM")
-    assert _gone(pids, 15) == [], "processes left behind by panel serve"
-    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 def test_panel_serves_the_analytics_notebooks(tmp_path):
     """``panel serve`` of the indicators, risk and sentiment notebooks: each page is built with its Viewer."""
-    port = _free_port()
-    log = tmp_path / "serve.log"
     names = {"indicators": "Tickscope · Indicators", "risk": "Tickscope · Risk",
              "sentiment": "Tickscope · Sentiment"}
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", *(str(NOTEBOOKS / f"{name}.ipynb") for name in names),
-             "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    with _panel_serve(tmp_path, *(f"{name}.ipynb" for name in names)) as page:
         for name, title in names.items():
-            deadline, page = time.monotonic() + 60, None
-            while page is None and time.monotonic() < deadline and server.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=45) as response:
-                        page = response.read().decode()
-                except (urllib.error.URLError, ConnectionError):
-                    time.sleep(0.2)
-            assert page is not None, log.read_text()
-            assert title in page and '"roots"' in page, name
-            kinds = {type(model).__name__ for model in _pull(f"http://127.0.0.1:{port}/{name}").models}
+            url, html = page(name, time.monotonic() + 60, timeout=45)
+            assert title in html and '"roots"' in html, name
+            kinds = {type(model).__name__ for model in _pull(url).models}
             assert {"figure", "Line"} <= kinds, (name, kinds)  # its plots
-        pids = [server.pid, *(p.pid for p in psutil.Process(server.pid).children(recursive=True))]
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-            pytest.fail("panel serve did not stop on SIGTERM")
-    assert _gone(pids, 15) == [], "processes left behind by panel serve"
-    assert "Traceback" not in log.read_text(), log.read_text()
