@@ -48,6 +48,17 @@ def exchange_process(rate="inf", source="simulator", symbols=None, timeout=60.0)
             proc.wait(timeout=30)
 
 
+def best_ms(call, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls of ``call`` after one to warm up, in milliseconds."""
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
+
+
 def rss_mb(pid=None) -> float:
     return psutil.Process(pid or os.getpid()).memory_info().rss / 2**20
 

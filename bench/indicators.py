@@ -27,6 +27,8 @@ import talib
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from common import best_ms  # noqa: E402
+
 TARGET_RATIO = 3.0
 
 
@@ -87,16 +89,6 @@ def pairs(bars: pd.DataFrame) -> dict:
     }
 
 
-def best_ms(call, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls, in milliseconds (the caller has warmed it up)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1e3
-
-
 def batch(bars: pd.DataFrame, repeats: int) -> dict:
     """Per indicator: first call of ours (compile or cache load), then best times of ours and the baseline."""
     rows = {}
@@ -104,7 +96,6 @@ def batch(bars: pd.DataFrame, repeats: int) -> dict:
         start = time.perf_counter()
         ours()
         first = (time.perf_counter() - start) * 1e3
-        baseline()
         ours_ms, baseline_ms = best_ms(ours, repeats), best_ms(baseline, repeats)
         rows[name] = {"ours_ms": ours_ms, "talib_ms": baseline_ms, "ratio": ours_ms / baseline_ms,
                       "first_call_ms": first}

@@ -29,21 +29,11 @@ from statsmodels.tsa.stattools import grangercausalitytests
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from analytics import risk  # noqa: E402
 from analytics.exchange.history import simulated_history  # noqa: E402
-from common import emit  # noqa: E402
+from common import best_ms, emit  # noqa: E402
 
 DATA = Path(__file__).parents[2] / "shared" / "data" / "bars"
 DAY = 1440
 MAX_LAG = 10
-
-
-def best_ms(function, repeat: int) -> float:
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
 
 
 def statsmodels_hc3(x: np.ndarray, y: np.ndarray) -> np.ndarray:

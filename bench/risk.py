@@ -32,21 +32,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from analytics import risk  # noqa: E402
-from common import emit  # noqa: E402
+from common import best_ms, emit  # noqa: E402
 
 DATA = Path(__file__).parents[2] / "shared" / "data" / "bars"
 DAY = 1440
 LN2 = math.log(2.0)
-
-
-def best_ms(function, repeat: int) -> float:
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
 
 
 def read_bars(name: str) -> pd.DataFrame:
